@@ -1,0 +1,12 @@
+/* Orca: a multi-threaded, work-stealing async runtime for C on Linux.
+ * This header includes the whole public API. */
+#ifndef ORCA_H
+#define ORCA_H
+
+#include <orca/common.h>
+#include <orca/future.h>
+#include <orca/runtime.h>
+#include <orca/task.h>
+#include <orca/time.h>
+
+#endif

@@ -1,0 +1,77 @@
+/* The runtime: worker threads, their run queues and timers.
+ *
+ * A program creates a runtime (or calls orca_run), hands it work with
+ * orca_block_on / orca_spawn_on, and finally shuts it down and frees it.
+ * A one-worker runtime is the "current thread" flavour: same API, one worker.
+ */
+#ifndef ORCA_RUNTIME_H
+#define ORCA_RUNTIME_H
+
+#include <orca/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct orca_runtime orca_runtime;
+
+/* Runtime settings. Initialise with orca_config_init, then change what you need. */
+typedef struct orca_config {
+	/* Worker threads; 0 = the CPUs this process may run on (sched_getaffinity). */
+	unsigned workers;
+	/* Virtual size of each stackful task's stack in bytes, guard page excluded;
+	 * rounded up to whole pages; 0 = 64 KiB. Only touched pages cost memory. */
+	size_t stack_size;
+	/* Stacks each worker keeps for reuse instead of unmapping; 0 = 64. */
+	unsigned stack_cache;
+} orca_config;
+
+/* Fills *cfg with the defaults (all zero: see the fields). Never fails. */
+ORCA_API void orca_config_init(orca_config *cfg);
+
+/* Creates a runtime and starts its workers. cfg may be NULL for the defaults.
+ * Errors: -EINVAL (rt NULL, absurd sizes: more than 1024 workers or a stack over
+ * 1 GiB), -ENOMEM, or the error of starting a thread. Does not suspend. */
+ORCA_API int orca_runtime_create(orca_runtime **rt, const orca_config *cfg);
+
+/* Runs fn(arg) as a stackful task on rt and blocks the calling (non-worker) thread
+ * until it finishes; stores its return value in *result (may be NULL). The C
+ * counterpart of Tokio's Runtime::block_on.
+ * Returns 0, or -ECANCELED if the task was aborted (e.g. by shutdown).
+ * Errors: -EINVAL (rt or fn NULL), -EDEADLK when called from one of rt's own workers
+ * (that would block the worker; spawn and join instead), -ESHUTDOWN after shutdown
+ * began, -ENOMEM. Blocks the calling thread; does not suspend a task. */
+ORCA_API int orca_block_on(orca_runtime *rt, intptr_t (*fn)(void *), void *arg, intptr_t *result);
+
+/* Shuts rt down: aborts every task still alive (their awaits return -ECANCELED so
+ * they can clean up), waits up to timeout_ns for them to finish (< 0 = no limit),
+ * then stops and joins the workers. Idempotent.
+ * Returns 0, or -ETIMEDOUT if tasks ignored the abort past the deadline (their
+ * stacks are then leaked rather than freed under them). Errors: -EINVAL (rt NULL),
+ * -EDEADLK from one of rt's own workers. Blocks the calling thread. */
+ORCA_API int orca_runtime_shutdown(orca_runtime *rt, int64_t timeout_ns);
+
+/* Shuts rt down (no time limit) if not done yet and frees it with everything it
+ * owns. Join handles of rt's tasks must have been joined or detached first.
+ * Returns 0. Errors: -EINVAL (rt NULL), -EBUSY if join handles are still held (the
+ * runtime is shut down but not freed; release them and call again), -EDEADLK from
+ * one of rt's own workers. Blocks the calling thread. */
+ORCA_API int orca_runtime_free(orca_runtime *rt);
+
+/* The number of worker threads of rt (0 if rt is NULL). */
+ORCA_API unsigned orca_runtime_workers(const orca_runtime *rt);
+
+/* The runtime whose task or worker is calling, or NULL from a plain thread. */
+ORCA_API orca_runtime *orca_runtime_current(void);
+
+/* One line for a whole program, the counterpart of asyncio.run() and
+ * #[tokio::main]: creates a default runtime, runs fn(arg) to completion on it, shuts
+ * it down and frees it. Stores fn's return value in *result (may be NULL).
+ * Returns 0 or the first error of create / block_on / shutdown. Blocks the caller. */
+ORCA_API int orca_run(intptr_t (*fn)(void *), void *arg, intptr_t *result);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,255 @@
+/* Runtime life cycle: create, block_on, shutdown, free, and orca_run.
+ *
+ * Shutdown protocol:
+ *  1. set shutting_down (spawns are refused from now on: owned_insert checks the
+ *     flag under the shard lock);
+ *  2. walk every owned-list shard under its lock and abort each task (they run,
+ *     their awaits return -ECANCELED, they clean up and finish);
+ *  3. wait until no task is alive (the last completion signals shutdown_cond), or
+ *     until the deadline: then report -ETIMEDOUT and leave the workers running, as
+ *     freeing a stack a task still runs on would be worse than a leak;
+ *  4. set stop, unpark every worker, join the threads.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "scheduler.h"
+
+#define ORCA_MAX_WORKERS 1024
+#define ORCA_DEFAULT_STACK (64 * 1024)
+#define ORCA_MAX_STACK ((size_t)1 << 30)
+#define ORCA_DEFAULT_STACK_CACHE 64
+
+void orca_config_init(orca_config *cfg)
+{
+	if (cfg)
+		memset(cfg, 0, sizeof(*cfg));
+}
+
+static unsigned usable_cpus(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+		int n = CPU_COUNT(&set);
+		if (n > 0)
+			return (unsigned)n;
+	}
+	return 1;
+}
+
+static void runtime_destroy(orca_runtime *rt)
+{
+	if (rt->workers) {
+		for (unsigned i = 0; i < rt->nworkers; i++) {
+			orca__worker *w = rt->workers[i];
+			if (!w)
+				continue;
+			orca__stack_pool_destroy(&w->stacks);
+			orca__timer_heap_destroy(&w->timers);
+			free(w);
+		}
+		free(rt->workers);
+	}
+	orca__inject_destroy(&rt->inject);
+	orca__idle_destroy(&rt->idle);
+	for (unsigned i = 0; i < ORCA_OWNED_SHARDS; i++)
+		pthread_mutex_destroy(&rt->owned[i].lock);
+	pthread_mutex_destroy(&rt->shutdown_lock);
+	pthread_cond_destroy(&rt->shutdown_cond);
+	free(rt);
+}
+
+static void stop_workers(orca_runtime *rt, unsigned started)
+{
+	atomic_store_explicit(&rt->stop, 1, memory_order_release);
+	for (unsigned i = 0; i < started; i++)
+		orca__parker_unpark(&rt->workers[i]->parker);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(rt->workers[i]->thread, NULL);
+	rt->workers_joined = 1;
+}
+
+int orca_runtime_create(orca_runtime **out, const orca_config *cfg)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	orca_config c;
+	orca_config_init(&c);
+	if (cfg)
+		c = *cfg;
+	if (c.workers > ORCA_MAX_WORKERS || c.stack_size > ORCA_MAX_STACK)
+		return -EINVAL;
+	unsigned n = c.workers ? c.workers : usable_cpus();
+	if (n > ORCA_MAX_WORKERS)
+		n = ORCA_MAX_WORKERS;
+
+	orca_runtime *rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		return -ENOMEM;
+	rt->nworkers = n;
+	atomic_init(&rt->next_id, 1);
+	rt->stack_size = c.stack_size ? c.stack_size : ORCA_DEFAULT_STACK;
+	size_t header = (sizeof(orca__stackful_task) + 63) & ~(size_t)63;
+	rt->stack_map_size = orca__stack_map_size(rt->stack_size, header);
+	rt->stack_cache = c.stack_cache ? c.stack_cache : ORCA_DEFAULT_STACK_CACHE;
+	orca__inject_init(&rt->inject);
+	for (unsigned i = 0; i < ORCA_OWNED_SHARDS; i++)
+		pthread_mutex_init(&rt->owned[i].lock, NULL);
+	pthread_mutex_init(&rt->shutdown_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rt->shutdown_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (orca__idle_init(&rt->idle, n) != 0) {
+		runtime_destroy(rt);
+		return -ENOMEM;
+	}
+	rt->workers = calloc(n, sizeof(*rt->workers));
+	if (!rt->workers) {
+		runtime_destroy(rt);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		orca__worker *w = aligned_alloc(64, (sizeof(*w) + 63) & ~(size_t)63);
+		if (!w) {
+			runtime_destroy(rt);
+			return -ENOMEM;
+		}
+		memset(w, 0, sizeof(*w));
+		orca__rq_init(&w->rq);
+		w->rt = rt;
+		w->index = i;
+		w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
+		orca__parker_init(&w->parker);
+		orca__timer_heap_init(&w->timers);
+		rt->workers[i] = w;
+		if (orca__stack_pool_init(&w->stacks, rt->stack_cache, rt->stack_map_size) != 0) {
+			runtime_destroy(rt);
+			return -ENOMEM;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int err = pthread_create(&rt->workers[i]->thread, NULL, orca__worker_main,
+					 rt->workers[i]);
+		if (err) {
+			stop_workers(rt, i);
+			runtime_destroy(rt);
+			return -err;
+		}
+	}
+	*out = rt;
+	return 0;
+}
+
+unsigned orca_runtime_workers(const orca_runtime *rt)
+{
+	return rt ? rt->nworkers : 0;
+}
+
+static bool on_own_worker(orca_runtime *rt)
+{
+	orca__worker *w = orca__worker_current();
+	return w && w->rt == rt;
+}
+
+int orca_block_on(orca_runtime *rt, intptr_t (*fn)(void *), void *arg, intptr_t *result)
+{
+	if (!rt || !fn)
+		return -EINVAL;
+	if (on_own_worker(rt))
+		return -EDEADLK;
+	orca_task *h;
+	int err = orca_spawn_on(rt, &h, fn, arg);
+	if (err)
+		return err;
+	return orca_join(h, result);
+}
+
+static void abort_all(orca_runtime *rt)
+{
+	for (unsigned i = 0; i < ORCA_OWNED_SHARDS; i++) {
+		orca__owned_shard *s = &rt->owned[i];
+		pthread_mutex_lock(&s->lock);
+		for (orca__task *t = s->head; t; t = t->owned_next)
+			if (orca__st_transition_to_notified_and_cancel(&t->state) == ORCA_ST_SUBMIT)
+				orca__schedule(t);
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+int orca_runtime_shutdown(orca_runtime *rt, int64_t timeout_ns)
+{
+	if (!rt)
+		return -EINVAL;
+	if (on_own_worker(rt))
+		return -EDEADLK;
+	if (rt->workers_joined)
+		return 0;
+	/* Steps 1 and 2 (once). */
+	if (!atomic_exchange_explicit(&rt->shutting_down, 1, memory_order_acq_rel))
+		abort_all(rt);
+	/* Step 3. */
+	int64_t deadline = timeout_ns < 0 ? -1 : orca_now() + timeout_ns;
+	pthread_mutex_lock(&rt->shutdown_lock);
+	while (atomic_load_explicit(&rt->alive, memory_order_acquire) != 0) {
+		if (deadline < 0) {
+			pthread_cond_wait(&rt->shutdown_cond, &rt->shutdown_lock);
+			continue;
+		}
+		struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
+		if (pthread_cond_timedwait(&rt->shutdown_cond, &rt->shutdown_lock, &ts) == ETIMEDOUT &&
+		    atomic_load_explicit(&rt->alive, memory_order_acquire) != 0) {
+			pthread_mutex_unlock(&rt->shutdown_lock);
+			return -ETIMEDOUT;
+		}
+	}
+	pthread_mutex_unlock(&rt->shutdown_lock);
+	/* Step 4. */
+	stop_workers(rt, rt->nworkers);
+	return 0;
+}
+
+int orca_runtime_free(orca_runtime *rt)
+{
+	if (!rt)
+		return -EINVAL;
+	if (on_own_worker(rt))
+		return -EDEADLK;
+	int err = orca_runtime_shutdown(rt, -1);
+	if (err)
+		return err;
+	if (atomic_load_explicit(&rt->handles, memory_order_acquire) != 0)
+		return -EBUSY;
+	runtime_destroy(rt);
+	return 0;
+}
+
+int orca_run(intptr_t (*fn)(void *), void *arg, intptr_t *result)
+{
+	if (!fn)
+		return -EINVAL;
+	orca_runtime *rt;
+	int err = orca_runtime_create(&rt, NULL);
+	if (err)
+		return err;
+	err = orca_block_on(rt, fn, arg, result);
+	int err2 = orca_runtime_free(rt);
+	return err ? err : err2;
+}
+
+const char *orca_strerror(int err)
+{
+	if (err > 0)
+		return "not an error code (positive)";
+	if (err == 0)
+		return "Success";
+	/* strerror's table is static; strerror itself may not be thread-safe for
+	 * unknown values, strerrordesc_np is. */
+	const char *s = strerrordesc_np(-err);
+	return s ? s : "Unknown error";
+}

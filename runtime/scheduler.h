@@ -1,0 +1,155 @@
+/* The runtime's internal shapes: tasks, workers and the runtime itself, and the
+ * calls the runtime's files make on each other. Nothing here is public. */
+#ifndef ORCA_RUNTIME_SCHEDULER_H
+#define ORCA_RUNTIME_SCHEDULER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <orca/orca.h>
+
+#include "context.h"
+#include "idle.h"
+#include "inject_queue.h"
+#include "park.h"
+#include "queue_node.h"
+#include "run_queue.h"
+#include "stack.h"
+#include "task_state.h"
+#include "timer.h"
+
+enum orca__task_kind { ORCA_TASK_STACKFUL = 1, ORCA_TASK_STACKLESS = 2 };
+
+/* Why a stackful task switched back to its worker. */
+enum orca__exit { ORCA_EXIT_PENDING = 0, ORCA_EXIT_YIELD = 1, ORCA_EXIT_DONE = 2 };
+
+/* The header both kinds of task share. The join handle (orca_task *) points here,
+ * and join_vtable comes first so that the handle is also a future. */
+typedef struct orca__task {
+	const orca_future_vtable *join_vtable;
+	_Atomic uint64_t state;          /* task_state.h */
+	orca__qnode qnode;               /* run queue / inject link */
+	struct orca__task *owned_prev;   /* owned list, under the shard's lock */
+	struct orca__task *owned_next;
+	orca_runtime *rt;
+	uint64_t id;
+	intptr_t result;                 /* written before COMPLETE */
+	orca_waker join_waker;           /* ownership per JOIN_WAKER */
+	uint8_t kind;
+	uint8_t cancel_seen;             /* the task has observed its abort */
+	uint8_t exit_reason;             /* enum orca__exit, stackful only */
+	uint8_t future_done;             /* stackless: future returned READY or was dropped */
+	uint8_t future_cancelling;       /* stackless: cancel hook called, awaiting READY */
+	uint8_t select_rotation;         /* where orca_select starts polling next */
+} orca__task;
+
+typedef struct orca__stackful_task {
+	orca__task t;
+	orca__ctx ctx;
+	orca_task_fn fn;
+	void *arg;
+	void *map; /* the stack mapping this task lives in */
+	size_t map_size;
+} orca__stackful_task;
+
+typedef struct orca__stackless_task {
+	orca__task t;
+	_Alignas(16) unsigned char future[];
+} orca__stackless_task;
+
+#define ORCA_OWNED_SHARDS 64
+
+typedef struct orca__owned_shard {
+	pthread_mutex_t lock;
+	orca__task *head;
+} orca__owned_shard;
+
+typedef struct orca__worker {
+	orca__run_queue rq; /* first: it is cache-line aligned */
+	orca_runtime *rt;
+	unsigned index;
+	pthread_t thread;
+	orca__ctx ctx;         /* the worker's own (thread) context */
+	orca__task *current;   /* the task being run, owner only */
+	orca__task *lifo;      /* the task woken last by the running one, owner only */
+	unsigned lifo_polls;   /* consecutive LIFO-slot runs */
+	bool searching;
+	uint32_t tick;
+	uint64_t rng;
+	orca__parker parker;
+	orca__timer_heap timers;
+	orca__stack_pool stacks;
+	void *altstack; /* signal stack for the stack-overflow handler */
+	size_t altstack_size;
+} orca__worker;
+
+struct orca_runtime {
+	unsigned nworkers;
+	orca__worker **workers;
+	orca__inject inject;
+	orca__idle idle;
+	orca__owned_shard owned[ORCA_OWNED_SHARDS];
+	_Atomic uint64_t next_id;
+	_Atomic size_t alive;   /* tasks not yet complete */
+	_Atomic size_t handles; /* join handles not yet released */
+	_Atomic int shutting_down;
+	_Atomic int stop; /* workers exit their loops */
+	int workers_joined;
+	size_t stack_size;
+	size_t stack_map_size;
+	unsigned stack_cache;
+	pthread_mutex_t shutdown_lock;
+	pthread_cond_t shutdown_cond;
+};
+
+/* The worker the calling thread is, or NULL. Not inlined, and not treated as pure:
+ * a task can move to another worker thread across any suspension, so the thread
+ * pointer must be read afresh after each (GCC PR 26461). */
+orca__worker *orca__worker_current(void);
+/* The task running on the calling thread, or NULL. */
+orca__task *orca__task_current(void);
+
+/* Queues a task that was just made NOTIFIED (with a reference for the queue). From
+ * one of its runtime's workers it goes to that worker (the LIFO slot when woken by a
+ * running task); from anywhere else to the inject queue, waking a parked worker. */
+void orca__schedule(orca__task *t);
+
+/* The waker of task t (not a new reference: borrowed for one poll). */
+orca_waker orca__task_waker_ref(orca__task *t);
+
+/* Stackful task side: switch back to the worker with the given reason. Returns when
+ * the task is run again (possibly on another worker). */
+void orca__task_suspend(orca__task *t, enum orca__exit reason);
+
+/* True if abort was requested for t. */
+static inline bool orca__task_cancel_requested(orca__task *t)
+{
+	return atomic_load_explicit(&t->state, memory_order_acquire) & ORCA_ST_CANCELLED;
+}
+
+/* Runs a NOTIFIED task on worker w (which popped it from a queue). */
+void orca__task_run(orca__worker *w, orca__task *t);
+
+/* Drops one reference; frees the task if it was the last. */
+void orca__task_drop_ref(orca__task *t);
+
+/* The runtime's tasks that are not complete (for shutdown). */
+void orca__owned_insert(orca_runtime *rt, orca__task *t, bool *refused);
+void orca__owned_remove(orca__task *t);
+
+/* The worker thread's body. */
+void *orca__worker_main(void *arg);
+/* Wakes a parked worker if there is work it could take (idle.h step 2). */
+void orca__notify_parked(orca_runtime *rt);
+
+/* Installs the process-wide stack-overflow handler (once) and this thread's signal
+ * stack. */
+int orca__overflow_guard_install_thread(orca__worker *w);
+void orca__overflow_guard_remove_thread(orca__worker *w);
+
+/* Blocks the calling plain thread until future f is ready (a parker-backed waker). */
+intptr_t orca__block_on_future(orca_future *f);
+
+#endif

@@ -1,0 +1,85 @@
+#include "stack.h"
+
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifdef MADV_GUARD_INSTALL
+#define ORCA_MADV_GUARD_INSTALL MADV_GUARD_INSTALL
+#else
+#define ORCA_MADV_GUARD_INSTALL 102 /* linux/mman.h, Linux 6.13 */
+#endif
+
+size_t orca__page_size(void)
+{
+	static size_t page;
+	if (!page)
+		page = (size_t)sysconf(_SC_PAGESIZE);
+	return page;
+}
+
+size_t orca__stack_map_size(size_t stack_size, size_t header_size)
+{
+	size_t page = orca__page_size();
+	size_t body = (stack_size + header_size + page - 1) & ~(page - 1);
+	return page + body;
+}
+
+void *orca__stack_map(size_t map_size)
+{
+	/* MAP_NORESERVE: a stack's untouched pages should not count against overcommit;
+	 * MAP_STACK documents intent (and lets THP skip it). */
+	void *m = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	/* A guard region (Linux 6.13+) does not split the mapping into two VMAs, so
+	 * 100k stacks stay far below vm.max_map_count (65530 by default: with
+	 * mprotect each stack costs two and ~32k tasks is the ceiling). Older kernels
+	 * say EINVAL and get the mprotect guard. */
+	if (madvise(m, orca__page_size(), ORCA_MADV_GUARD_INSTALL) == 0)
+		return m;
+	if (mprotect(m, orca__page_size(), PROT_NONE) != 0) {
+		munmap(m, map_size);
+		return NULL;
+	}
+	return m;
+}
+
+void orca__stack_unmap(void *map, size_t map_size)
+{
+	munmap(map, map_size);
+}
+
+int orca__stack_pool_init(orca__stack_pool *p, unsigned cap, size_t map_size)
+{
+	p->maps = cap ? calloc(cap, sizeof(void *)) : NULL;
+	if (cap && !p->maps)
+		return -1;
+	p->len = 0;
+	p->cap = cap;
+	p->map_size = map_size;
+	return 0;
+}
+
+void *orca__stack_pool_get(orca__stack_pool *p)
+{
+	return p->len ? p->maps[--p->len] : NULL;
+}
+
+void orca__stack_pool_put(orca__stack_pool *p, void *map)
+{
+	if (p->len < p->cap)
+		p->maps[p->len++] = map;
+	else
+		orca__stack_unmap(map, p->map_size);
+}
+
+void orca__stack_pool_destroy(orca__stack_pool *p)
+{
+	while (p->len)
+		orca__stack_unmap(p->maps[--p->len], p->map_size);
+	free(p->maps);
+	p->maps = NULL;
+	p->cap = 0;
+}

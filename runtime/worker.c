@@ -1,0 +1,262 @@
+/* A worker thread's loop: where tasks come from, in what order, and how an idle
+ * worker searches, steals and parks.
+ *
+ * Each tick takes one task:
+ *  1. every ORCA_GLOBAL_INTERVAL ticks: fire due timers and take from the inject
+ *     queue first, so outside work is never starved by a busy local queue;
+ *  2. the LIFO slot (the task the running one woke last: message-passing latency),
+ *     at most ORCA_MAX_LIFO_POLLS times in a row so a ping-pong pair cannot starve
+ *     the queue;
+ *  3. the local run queue; 4. a batch from the inject queue.
+ * With nothing local: fire timers; then search (at most half the workers at once,
+ * idle.h): steal half of a random victim's queue, else the inject queue; then park
+ * until woken or until the next timer is due.
+ *
+ * Wake-ups: work pushed where another worker could take it (local queue with more
+ * than one item, inject queue) calls notify_parked, which wakes one parked worker
+ * only when nobody is searching (idle.h step 2) so a burst of wakes costs one
+ * unpark, not one per task.
+ */
+#include <errno.h>
+#include <time.h>
+
+#include "scheduler.h"
+
+#define ORCA_GLOBAL_INTERVAL 61
+#define ORCA_MAX_LIFO_POLLS 3
+
+static __thread orca__worker *tls_worker;
+
+__attribute__((noinline)) orca__worker *orca__worker_current(void)
+{
+	/* The empty asm with a memory clobber keeps the compiler from treating this as
+	 * a pure function and reusing one result across a context switch. */
+	__asm__ volatile("" ::: "memory");
+	return tls_worker;
+}
+
+orca__task *orca__task_current(void)
+{
+	orca__worker *w = orca__worker_current();
+	return w ? w->current : NULL;
+}
+
+orca_runtime *orca_runtime_current(void)
+{
+	orca__worker *w = orca__worker_current();
+	return w ? w->rt : NULL;
+}
+
+int64_t orca_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void orca__notify_parked(orca_runtime *rt)
+{
+	int idx = orca__idle_worker_to_notify(&rt->idle);
+	if (idx >= 0)
+		orca__parker_unpark(&rt->workers[idx]->parker);
+}
+
+static void push_local(orca__worker *w, orca__task *t)
+{
+	if (!orca__rq_push_back_owner(&w->rq, &t->qnode, &w->rt->inject))
+		orca__panic("worker: inject queue closed while tasks are scheduled");
+}
+
+void orca__schedule(orca__task *t)
+{
+	orca_runtime *rt = t->rt;
+	orca__worker *w = orca__worker_current();
+	if (w && w->rt == rt) {
+		if (w->current) {
+			/* Woken by the running task: the LIFO slot, so it runs next. */
+			orca__task *prev = w->lifo;
+			w->lifo = t;
+			if (!prev)
+				return;
+			t = prev;
+		}
+		push_local(w, t);
+		if (!w->searching && orca__rq_len(&w->rq) > 1)
+			orca__notify_parked(rt);
+		return;
+	}
+	if (!orca__inject_push(&rt->inject, &t->qnode))
+		orca__panic("worker: inject queue closed while tasks are scheduled");
+	orca__notify_parked(rt);
+}
+
+static orca__task *task_of(orca__qnode *n)
+{
+	return n ? orca__container_of(n, orca__task, qnode) : NULL;
+}
+
+/* Moves a batch from the inject queue into the local queue; returns one task. */
+static orca__task *pull_inject(orca__worker *w)
+{
+	if (orca__inject_is_empty(&w->rt->inject))
+		return NULL;
+	uint32_t room = ORCA_RUN_QUEUE_CAP - orca__rq_len(&w->rq);
+	size_t want = room / 2 + 1;
+	size_t n;
+	orca__qnode *chain = orca__inject_pop_n(&w->rt->inject, want, &n);
+	if (!chain)
+		return NULL;
+	orca__qnode *first = chain;
+	orca__qnode *rest = orca__rq_push_chain_owner(&w->rq, first->next);
+	if (rest) {
+		/* Raced with nothing (we own the queue), but never drop work: back it goes. */
+		orca__qnode *last = rest;
+		size_t k = 1;
+		while (last->next) {
+			last = last->next;
+			k++;
+		}
+		orca__inject_push_batch(&w->rt->inject, rest, last, k);
+	}
+	first->next = NULL;
+	return task_of(first);
+}
+
+static void fire_timers(orca__worker *w)
+{
+	if (atomic_load_explicit(&w->timers.armed, memory_order_relaxed))
+		orca__timer_fire(&w->timers, orca_now());
+}
+
+static orca__task *next_local(orca__worker *w)
+{
+	w->tick++;
+	if (w->tick % ORCA_GLOBAL_INTERVAL == 0) {
+		fire_timers(w);
+		orca__task *t = pull_inject(w);
+		if (t)
+			return t;
+	}
+	if (w->lifo) {
+		orca__task *t = w->lifo;
+		w->lifo = NULL;
+		if (w->lifo_polls < ORCA_MAX_LIFO_POLLS) {
+			w->lifo_polls++;
+			return t;
+		}
+		push_local(w, t);
+	}
+	w->lifo_polls = 0;
+	orca__task *t = task_of(orca__rq_pop_owner(&w->rq));
+	if (t)
+		return t;
+	return pull_inject(w);
+}
+
+static uint64_t next_rand(orca__worker *w)
+{
+	/* xorshift64: victim choice only needs to spread, not to be unpredictable. */
+	uint64_t x = w->rng;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return w->rng = x;
+}
+
+static orca__task *search(orca__worker *w)
+{
+	orca_runtime *rt = w->rt;
+	if (!w->searching) {
+		if (!orca__idle_to_searching(&rt->idle))
+			return NULL;
+		w->searching = true;
+	}
+	unsigned n = rt->nworkers;
+	unsigned start = (unsigned)(next_rand(w) % n);
+	for (unsigned i = 0; i < n; i++) {
+		orca__worker *victim = rt->workers[(start + i) % n];
+		if (victim == w)
+			continue;
+		orca__task *t = task_of(orca__rq_steal_into(&victim->rq, &w->rq));
+		if (t)
+			return t;
+	}
+	return pull_inject(w);
+}
+
+static void stop_searching(orca__worker *w)
+{
+	if (!w->searching)
+		return;
+	w->searching = false;
+	/* The last searcher to find work hands the search to a parked worker: more work
+	 * may be waiting behind what it found. */
+	if (orca__idle_from_searching(&w->rt->idle))
+		orca__notify_parked(w->rt);
+}
+
+static bool work_anywhere(orca_runtime *rt)
+{
+	if (!orca__inject_is_empty(&rt->inject))
+		return true;
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		if (!orca__rq_is_empty(&rt->workers[i]->rq))
+			return true;
+	return false;
+}
+
+static void park(orca__worker *w)
+{
+	orca_runtime *rt = w->rt;
+	bool was_searching = w->searching;
+	w->searching = false;
+	if (orca__idle_to_parked(&rt->idle, w->index, was_searching) && work_anywhere(rt))
+		orca__notify_parked(rt); /* idle.h step 3 */
+	for (;;) {
+		if (atomic_load_explicit(&rt->stop, memory_order_acquire))
+			break;
+		orca__parker_park(&w->parker, orca__timer_next_deadline(&w->timers));
+		fire_timers(w);
+		if (w->lifo || !orca__rq_is_empty(&w->rq)) {
+			/* Own work (timers fired): idle.h step 4. If we were no longer listed,
+			 * a notifier counted us as searching. */
+			w->searching = !orca__idle_unpark_by_id(&rt->idle, w->index);
+			break;
+		}
+		if (!orca__idle_is_parked(&rt->idle, w->index)) {
+			w->searching = true; /* unparked by notify_parked */
+			break;
+		}
+		if (atomic_load_explicit(&rt->stop, memory_order_acquire))
+			break;
+	}
+}
+
+void *orca__worker_main(void *arg)
+{
+	orca__worker *w = arg;
+	orca_runtime *rt = w->rt;
+	tls_worker = w;
+	orca__ctx_init_thread(&w->ctx);
+	orca__overflow_guard_install_thread(w);
+	while (!atomic_load_explicit(&rt->stop, memory_order_acquire)) {
+		orca__task *t = next_local(w);
+		if (!t) {
+			fire_timers(w);
+			t = next_local(w);
+		}
+		if (!t)
+			t = search(w);
+		if (t) {
+			stop_searching(w);
+			orca__task_run(w, t);
+			continue;
+		}
+		park(w);
+	}
+	/* Shutdown: a parked-list entry would keep counting this worker as parked. */
+	orca__idle_unpark_by_id(&rt->idle, w->index);
+	orca__overflow_guard_remove_thread(w);
+	tls_worker = NULL;
+	return NULL;
+}
