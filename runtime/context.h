@@ -91,12 +91,18 @@ static inline void orca__ctx_jump(orca__ctx *from, orca__ctx *to, int exiting)
 #endif
 	orca__ctx_switch(&from->sp, to->sp);
 #if ORCA_ASAN
-	/* Back on `from`: tell ASan, and learn a thread stack's extent the first time. */
-	const void *bottom_old = NULL;
-	size_t size_old = 0;
-	__sanitizer_finish_switch_fiber(from->asan_fake_stack, &bottom_old, &size_old);
-	(void)bottom_old;
-	(void)size_old;
+	/* Back on `from`: complete the switch for ASan. */
+	__sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);
+#endif
+}
+
+/* The first thing a new context's entry function must do: complete the switch that
+ * started it (ASan pairs every start_switch_fiber with a finish on the far side). */
+static inline void orca__ctx_entered(orca__ctx *ctx)
+{
+	(void)ctx;
+#if ORCA_ASAN
+	__sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
 }
 

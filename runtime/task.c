@@ -237,6 +237,7 @@ int orca_spawn_future(orca_task **handle, const orca_future *f, size_t size)
 static void stackful_entry(void *arg)
 {
 	orca__stackful_task *sf = arg;
+	orca__ctx_entered(&sf->ctx);
 	sf->t.result = sf->fn(sf->arg);
 	sf->t.exit_reason = ORCA_EXIT_DONE;
 	/* Read the worker afresh: the task may have moved since it started. */

@@ -33,6 +33,28 @@ inline long scaled(long n)
 	return under_sanitizer() ? (n / 10 > 0 ? n / 10 : 1) : n;
 }
 
+inline bool under_tsan()
+{
+#if defined(__SANITIZE_THREAD__)
+	return true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+	return true;
+#else
+	return false;
+#endif
+#else
+	return false;
+#endif
+}
+
+// A count of tasks alive at once: TSan makes each stackful task a fiber, and it
+// caps threads plus fibers at 8128, so keep such tests under that.
+inline long live_tasks(long n)
+{
+	return under_tsan() && n > 4000 ? 4000 : n;
+}
+
 inline std::string worker_name(const ::testing::TestParamInfo<unsigned> &info)
 {
 	return std::to_string(info.param) + "workers";

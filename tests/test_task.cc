@@ -52,7 +52,7 @@ intptr_t spawn_many(void *arg)
 
 TEST_P(Task, HundredThousandSpawnedAndJoined)
 {
-	const size_t n = 100000;
+	const size_t n = (size_t)orca_test::live_tasks(100000);
 	intptr_t r = 0;
 	ASSERT_EQ(0, orca_block_on(rt, spawn_many, (void *)n, &r));
 	EXPECT_EQ((intptr_t)(n * (n - 1) / 2), r);
@@ -266,7 +266,10 @@ intptr_t join_child_then_aborted(void *arg)
 
 TEST_P(Task, AbortWhileJoining)
 {
-	AbortProbe child;
+	// Static: the child outlives this test body (TearDown's shutdown ends it).
+	static AbortProbe child;
+	child.cleanup = 0;
+	child.started = 0;
 	orca_task *h;
 	ASSERT_EQ(0, orca_spawn_on(rt, &h, join_child_then_aborted, &child));
 	while (!child.started)
