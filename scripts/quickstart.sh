@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Orca's two Quick start commands (see README.md), usable on a fresh Debian 12
+# machine as root, and idempotent:
+#   scripts/quickstart.sh demo   install what is missing, build, run the demo
+#   scripts/quickstart.sh test   install what is missing, build, run every test:
+#                                release (unit, examples, models), then the tsan
+#                                and asan (ASan+UBSan) presets
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+mode="${1:-}"
+case "$mode" in
+demo | test) ;;
+*)
+	echo "usage: $0 demo|test" >&2
+	exit 2
+	;;
+esac
+
+# Debian packages the build, the tests and the models need.
+packages=(cmake ninja-build gcc g++ pkg-config liburing-dev libck-dev libgtest-dev
+	libbenchmark-dev relacy-dev spin procps)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "quickstart: installing ${missing[*]}"
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "quickstart: run as root (or install these packages first)" >&2
+		exit 1
+	fi
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+
+jobs=$(nproc)
+build() {
+	cmake --preset "$1" >/dev/null
+	cmake --build --preset "$1" -j "$jobs"
+}
+
+if [[ $mode == demo ]]; then
+	build release
+	examples/run_demo.sh build/release/examples
+	exit 0
+fi
+
+status=0
+for preset in release tsan asan; do
+	echo "== $preset: build"
+	build "$preset"
+	echo "== $preset: test"
+	ctest --preset "$preset" || status=1
+done
+if ((status)); then
+	echo "quickstart: some tests failed (see above)" >&2
+fi
+exit $status
