@@ -62,11 +62,20 @@ static void runtime_destroy(orca_runtime *rt)
 	free(rt);
 }
 
+static void wait_workers_ready(orca_runtime *rt, unsigned started)
+{
+	pthread_mutex_lock(&rt->shutdown_lock);
+	while (rt->workers_ready < started)
+		pthread_cond_wait(&rt->shutdown_cond, &rt->shutdown_lock);
+	pthread_mutex_unlock(&rt->shutdown_lock);
+}
+
 static void stop_workers(orca_runtime *rt, unsigned started)
 {
+	wait_workers_ready(rt, started);
 	atomic_store_explicit(&rt->stop, 1, memory_order_release);
 	for (unsigned i = 0; i < started; i++)
-		orca__parker_unpark(&rt->workers[i]->parker);
+		orca__worker_unpark(rt->workers[i]);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(rt->workers[i]->thread, NULL);
 	rt->workers_joined = 1;
@@ -142,6 +151,7 @@ int orca_runtime_create(orca_runtime **out, const orca_config *cfg)
 			return -err;
 		}
 	}
+	wait_workers_ready(rt, n);
 	*out = rt;
 	return 0;
 }

@@ -78,7 +78,9 @@ typedef struct orca__worker {
 	bool searching;
 	uint32_t tick;
 	uint64_t rng;
-	orca__parker parker;
+	orca__parker parker;           /* parks here when there is no I/O driver */
+	struct orca__driver *driver;   /* io/driver.h; NULL if io_uring was refused */
+	int driver_err;                /* why driver is NULL */
 	orca__timer_heap timers;
 	orca__stack_pool stacks;
 	void *altstack; /* signal stack for the stack-overflow handler */
@@ -101,7 +103,8 @@ struct orca_runtime {
 	size_t stack_map_size;
 	unsigned stack_cache;
 	pthread_mutex_t shutdown_lock;
-	pthread_cond_t shutdown_cond;
+	pthread_cond_t shutdown_cond; /* also signals workers that finished starting */
+	unsigned workers_ready;       /* under shutdown_lock */
 };
 
 /* The worker the calling thread is, or NULL. Not inlined, and not treated as pure:
@@ -138,6 +141,9 @@ void orca__task_drop_ref(orca__task *t);
 /* The runtime's tasks that are not complete (for shutdown). */
 void orca__owned_insert(orca_runtime *rt, orca__task *t, bool *refused);
 void orca__owned_remove(orca__task *t);
+
+/* Wakes worker w if it is parked (or makes its next park return at once). */
+void orca__worker_unpark(orca__worker *w);
 
 /* The worker thread's body. */
 void *orca__worker_main(void *arg);

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <time.h>
 
+#include "driver.h"
 #include "scheduler.h"
 
 #define ORCA_GLOBAL_INTERVAL 61
@@ -54,11 +55,25 @@ int64_t orca_now(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+orca__driver *orca__driver_current(void)
+{
+	orca__worker *w = orca__worker_current();
+	return w ? w->driver : NULL;
+}
+
+void orca__worker_unpark(orca__worker *w)
+{
+	if (w->driver)
+		orca__driver_unpark(w->driver);
+	else
+		orca__parker_unpark(&w->parker);
+}
+
 void orca__notify_parked(orca_runtime *rt)
 {
 	int idx = orca__idle_worker_to_notify(&rt->idle);
 	if (idx >= 0)
-		orca__parker_unpark(&rt->workers[idx]->parker);
+		orca__worker_unpark(rt->workers[idx]);
 }
 
 static void push_local(orca__worker *w, orca__task *t)
@@ -128,10 +143,17 @@ static void fire_timers(orca__worker *w)
 		orca__timer_fire(&w->timers, orca_now());
 }
 
+/* Submits queued I/O and handles completions; returns how many completed. */
+static size_t poll_driver(orca__worker *w)
+{
+	return w->driver ? orca__driver_poll(w->driver) : 0;
+}
+
 static orca__task *next_local(orca__worker *w)
 {
 	w->tick++;
 	if (w->tick % ORCA_GLOBAL_INTERVAL == 0) {
+		poll_driver(w);
 		fire_timers(w);
 		orca__task *t = pull_inject(w);
 		if (t)
@@ -215,7 +237,11 @@ static void park(orca__worker *w)
 	for (;;) {
 		if (atomic_load_explicit(&rt->stop, memory_order_acquire))
 			break;
-		orca__parker_park(&w->parker, orca__timer_next_deadline(&w->timers));
+		int64_t deadline = orca__timer_next_deadline(&w->timers);
+		if (w->driver)
+			orca__driver_park(w->driver, deadline);
+		else
+			orca__parker_park(&w->parker, deadline);
 		fire_timers(w);
 		if (w->lifo || !orca__rq_is_empty(&w->rq)) {
 			/* Own work (timers fired): idle.h step 4. If we were no longer listed,
@@ -239,9 +265,20 @@ void *orca__worker_main(void *arg)
 	tls_worker = w;
 	orca__ctx_init_thread(&w->ctx);
 	orca__overflow_guard_install_thread(w);
+	/* The ring is created here, on the thread that will be its only submitter
+	 * (SINGLE_ISSUER). The runtime waits for every worker to get this far before
+	 * anyone may unpark it. */
+	w->driver = orca__driver_create(w->index, &w->driver_err);
+	pthread_mutex_lock(&rt->shutdown_lock);
+	rt->workers_ready++;
+	pthread_cond_broadcast(&rt->shutdown_cond);
+	pthread_mutex_unlock(&rt->shutdown_lock);
 	while (!atomic_load_explicit(&rt->stop, memory_order_acquire)) {
 		orca__task *t = next_local(w);
 		if (!t) {
+			/* Out of local work: hand queued I/O to the kernel, collect what
+			 * completed, fire due timers, then look again. */
+			poll_driver(w);
 			fire_timers(w);
 			t = next_local(w);
 		}
@@ -256,6 +293,10 @@ void *orca__worker_main(void *arg)
 	}
 	/* Shutdown: a parked-list entry would keep counting this worker as parked. */
 	orca__idle_unpark_by_id(&rt->idle, w->index);
+	if (w->driver) {
+		orca__driver_destroy(w->driver);
+		w->driver = NULL;
+	}
 	orca__overflow_guard_remove_thread(w);
 	tls_worker = NULL;
 	return NULL;

@@ -5,6 +5,7 @@
 
 #include <orca/common.h>
 #include <orca/future.h>
+#include <orca/io.h>
 #include <orca/runtime.h>
 #include <orca/task.h>
 #include <orca/time.h>

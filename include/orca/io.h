@@ -1,0 +1,99 @@
+/* Asynchronous I/O on file descriptors, through each worker's io_uring.
+ *
+ * The calls are async twins of the blocking ones, with the same arguments in the
+ * same order: orca_read(fd, buf, n) is read(fd, buf, n) that suspends the calling
+ * task instead of the thread. They return what the system call returns, or a
+ * negative errno value instead of -1 and errno. All of them:
+ *   - must be called inside a stackful task (-EPERM otherwise) and may suspend;
+ *   - return -ECANCELED if the task is aborted: the operation is cancelled in the
+ *     kernel first, and the call returns only after the kernel is done with the
+ *     buffer (if the operation completed anyway, its result is returned instead, so
+ *     an accepted fd or sent bytes are never lost);
+ *   - return -EBADF / -EINVAL / -EFAULT for bad arguments, as the kernel reports them;
+ *   - return -ENOSYS if the runtime has no io_uring (refused by a seccomp filter or
+ *     kernel.io_uring_disabled; an epoll fallback is planned).
+ *
+ * For a timeout or a select, build the operation as a future (orca_op) and pass it
+ * to orca_await_timeout / orca_await_deadline / orca_select; *_timeout convenience
+ * variants are below for the common cases.
+ */
+#ifndef ORCA_IO_H
+#define ORCA_IO_H
+
+#include <orca/common.h>
+#include <orca/future.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One I/O operation as a future. Caller-allocated (on the task's stack: no
+ * allocation per operation); prepare it with one of the orca_op_* calls, then
+ * await it once. Its result is the system call's return value or -errno. While it
+ * is in flight its memory, and the buffers it names, belong to the kernel: await
+ * it to the end (orca_await and friends do, also on abort and timeout). */
+typedef struct orca_op {
+	orca_future base;
+	uint64_t priv[10]; /* the library's; layout not part of the API */
+} orca_op;
+
+ORCA_API void orca_op_read(orca_op *op, int fd, void *buf, size_t n);
+ORCA_API void orca_op_write(orca_op *op, int fd, const void *buf, size_t n);
+ORCA_API void orca_op_pread(orca_op *op, int fd, void *buf, size_t n, off_t offset);
+ORCA_API void orca_op_pwrite(orca_op *op, int fd, const void *buf, size_t n, off_t offset);
+ORCA_API void orca_op_recv(orca_op *op, int fd, void *buf, size_t n, int flags);
+/* MSG_NOSIGNAL is always added: a send to a closed peer is -EPIPE, never SIGPIPE. */
+ORCA_API void orca_op_send(orca_op *op, int fd, const void *buf, size_t n, int flags);
+ORCA_API void orca_op_accept(orca_op *op, int fd, struct sockaddr *addr, socklen_t *addrlen,
+			     int flags);
+ORCA_API void orca_op_connect(orca_op *op, int fd, const struct sockaddr *addr, socklen_t addrlen);
+ORCA_API void orca_op_recvmsg(orca_op *op, int fd, struct msghdr *msg, int flags);
+ORCA_API void orca_op_sendmsg(orca_op *op, int fd, const struct msghdr *msg, int flags);
+ORCA_API void orca_op_fsync(orca_op *op, int fd);
+ORCA_API void orca_op_close(orca_op *op, int fd);
+ORCA_API void orca_op_shutdown(orca_op *op, int fd, int how);
+ORCA_API void orca_op_openat(orca_op *op, int dirfd, const char *path, int flags, mode_t mode);
+/* Waits until the fd is ready for the poll(2) events given; result: revents. */
+ORCA_API void orca_op_poll(orca_op *op, int fd, short events);
+
+/* ---- the async twins (each: prepare an orca_op on the stack and await it) ---- */
+
+ORCA_API ssize_t orca_read(int fd, void *buf, size_t n);
+ORCA_API ssize_t orca_write(int fd, const void *buf, size_t n);
+ORCA_API ssize_t orca_pread(int fd, void *buf, size_t n, off_t offset);
+ORCA_API ssize_t orca_pwrite(int fd, const void *buf, size_t n, off_t offset);
+ORCA_API ssize_t orca_recv(int fd, void *buf, size_t n, int flags);
+ORCA_API ssize_t orca_send(int fd, const void *buf, size_t n, int flags);
+ORCA_API ssize_t orca_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+			       socklen_t *addrlen);
+ORCA_API ssize_t orca_sendto(int fd, const void *buf, size_t n, int flags,
+			     const struct sockaddr *addr, socklen_t addrlen);
+/* accept4(2): returns the new fd (SOCK_CLOEXEC always added) and fills addr. */
+ORCA_API int orca_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+ORCA_API int orca_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+ORCA_API int orca_shutdown(int fd, int how);
+ORCA_API int orca_close(int fd);
+ORCA_API int orca_fsync(int fd);
+ORCA_API int orca_poll_fd(int fd, short events);
+
+/* Sends all n bytes, looping over short sends. Returns n, or -errno (the bytes sent
+ * before the error are lost to the caller: use orca_send to know them). */
+ORCA_API ssize_t orca_send_all(int fd, const void *buf, size_t n);
+/* Writes all n bytes (files, pipes), looping over short writes. */
+ORCA_API ssize_t orca_write_all(int fd, const void *buf, size_t n);
+
+/* With a time limit (relative, nanoseconds): -ETIMEDOUT when it passes. */
+ORCA_API ssize_t orca_recv_timeout(int fd, void *buf, size_t n, int flags, int64_t timeout_ns);
+ORCA_API ssize_t orca_read_timeout(int fd, void *buf, size_t n, int64_t timeout_ns);
+ORCA_API int orca_accept_timeout(int fd, struct sockaddr *addr, socklen_t *addrlen,
+				 int64_t timeout_ns);
+ORCA_API int orca_connect_timeout(int fd, const struct sockaddr *addr, socklen_t addrlen,
+				  int64_t timeout_ns);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,441 @@
+/* I/O operations as futures (orca_op) and the async twins of the blocking calls.
+ * The state machine is in op.h; the ring work in uring_driver.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <orca/runtime.h>
+
+#include "op.h"
+#include "panic.h"
+
+static orca__op *as_op(orca_op *o)
+{
+	return (orca__op *)(void *)o;
+}
+
+static orca_poll op_poll(orca_future *f, orca_context *cx, intptr_t *out)
+{
+	orca__op *op = (orca__op *)(void *)f;
+	if (op->state == ORCA_OP_INIT) {
+		if (op->fd < 0 && op->kind != ORCA_OP_OPENAT) {
+			*out = -EBADF;
+			op->state = ORCA_OP_DONE;
+			return ORCA_READY;
+		}
+		orca__driver *d = orca__driver_current();
+		if (!d) {
+			/* Not on a worker (-EPERM), or the worker has no io_uring. */
+			*out = orca_runtime_current() ? -ENOSYS : -EPERM;
+			op->state = ORCA_OP_DONE;
+			return ORCA_READY;
+		}
+		op->waker = orca_waker_clone(cx->waker);
+		op->state = ORCA_OP_SUBMITTED;
+		int err = orca__driver_submit(d, op);
+		if (err) {
+			orca_waker_drop(&op->waker);
+			op->state = ORCA_OP_DONE;
+			*out = err;
+			return ORCA_READY;
+		}
+		return ORCA_PENDING;
+	}
+	orca__op_lock(op);
+	if (op->state == ORCA_OP_COMPLETED) {
+		op->state = ORCA_OP_DONE;
+		orca__op_unlock(op);
+		*out = op->res;
+		return ORCA_READY;
+	}
+	if (op->state == ORCA_OP_DONE) {
+		orca__op_unlock(op);
+		orca__panic("io op: polled again after it returned its result");
+	}
+	if (!orca_waker_will_wake(&op->waker, cx->waker)) {
+		orca_waker old = op->waker;
+		op->waker = orca_waker_clone(cx->waker);
+		orca__op_unlock(op);
+		orca_waker_drop(&old);
+	} else {
+		orca__op_unlock(op);
+	}
+	return ORCA_PENDING;
+}
+
+static void op_cancel(orca_future *f)
+{
+	orca__op *op = (orca__op *)(void *)f;
+	orca__op_lock(op);
+	bool request = op->state == ORCA_OP_SUBMITTED;
+	if (request)
+		op->state = ORCA_OP_CANCELLING;
+	if (op->state == ORCA_OP_INIT)
+		op->state = ORCA_OP_DONE; /* never submitted: nothing to wait for */
+	orca__op_unlock(op);
+	if (request)
+		orca__driver_cancel(op->driver, op);
+}
+
+static void op_drop(orca_future *f)
+{
+	orca__op *op = (orca__op *)(void *)f;
+	if (op->state == ORCA_OP_SUBMITTED || op->state == ORCA_OP_CANCELLING)
+		orca__panic("io op: dropped while the kernel still owns it (await it to the end)");
+}
+
+static const orca_future_vtable op_vtable = {
+	.poll = op_poll,
+	.cancel = op_cancel,
+	.drop = op_drop,
+};
+
+static orca__op *op_init(orca_op *o, int kind, int fd)
+{
+	orca__op *op = as_op(o);
+	memset(op, 0, sizeof(*op));
+	op->base.vtable = &op_vtable;
+	atomic_flag_clear(&op->lock);
+	op->kind = (uint8_t)kind;
+	op->fd = fd;
+	return op;
+}
+
+/* An op whose arguments are already known to be wrong: its first poll reports it. */
+static void fail_at_once(orca__op *op, int err)
+{
+	op->res = err;
+	op->state = ORCA_OP_COMPLETED;
+}
+
+static uint32_t clamp_len(size_t n)
+{
+	/* io_uring lengths are 32-bit; a longer transfer is a short one, as read(2)
+	 * itself caps at 0x7ffff000. */
+	return n > 0x7ffff000u ? 0x7ffff000u : (uint32_t)n;
+}
+
+void orca_op_read(orca_op *o, int fd, void *buf, size_t n)
+{
+	orca__op *op = op_init(o, ORCA_OP_READ, fd);
+	op->addr = buf;
+	op->len = clamp_len(n);
+}
+
+void orca_op_write(orca_op *o, int fd, const void *buf, size_t n)
+{
+	orca__op *op = op_init(o, ORCA_OP_WRITE, fd);
+	op->addr = (void *)buf;
+	op->len = clamp_len(n);
+}
+
+void orca_op_pread(orca_op *o, int fd, void *buf, size_t n, off_t offset)
+{
+	orca__op *op = op_init(o, ORCA_OP_PREAD, fd);
+	op->addr = buf;
+	op->len = clamp_len(n);
+	op->off = (uint64_t)offset;
+	if (offset < 0)
+		fail_at_once(op, -EINVAL);
+}
+
+void orca_op_pwrite(orca_op *o, int fd, const void *buf, size_t n, off_t offset)
+{
+	orca__op *op = op_init(o, ORCA_OP_PWRITE, fd);
+	op->addr = (void *)buf;
+	op->len = clamp_len(n);
+	op->off = (uint64_t)offset;
+	if (offset < 0)
+		fail_at_once(op, -EINVAL);
+}
+
+void orca_op_recv(orca_op *o, int fd, void *buf, size_t n, int flags)
+{
+	orca__op *op = op_init(o, ORCA_OP_RECV, fd);
+	op->addr = buf;
+	op->len = clamp_len(n);
+	op->flags = (uint32_t)flags;
+}
+
+void orca_op_send(orca_op *o, int fd, const void *buf, size_t n, int flags)
+{
+	orca__op *op = op_init(o, ORCA_OP_SEND, fd);
+	op->addr = (void *)buf;
+	op->len = clamp_len(n);
+	op->flags = (uint32_t)(flags | MSG_NOSIGNAL);
+}
+
+void orca_op_accept(orca_op *o, int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
+{
+	orca__op *op = op_init(o, ORCA_OP_ACCEPT, fd);
+	op->addr = addr;
+	op->off = (uint64_t)(uintptr_t)addrlen;
+	op->flags = (uint32_t)(flags | SOCK_CLOEXEC);
+}
+
+void orca_op_connect(orca_op *o, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+	orca__op *op = op_init(o, ORCA_OP_CONNECT, fd);
+	op->addr = (void *)addr;
+	op->len = addrlen;
+}
+
+void orca_op_recvmsg(orca_op *o, int fd, struct msghdr *msg, int flags)
+{
+	orca__op *op = op_init(o, ORCA_OP_RECVMSG, fd);
+	op->addr = msg;
+	op->flags = (uint32_t)flags;
+}
+
+void orca_op_sendmsg(orca_op *o, int fd, const struct msghdr *msg, int flags)
+{
+	orca__op *op = op_init(o, ORCA_OP_SENDMSG, fd);
+	op->addr = (void *)msg;
+	op->flags = (uint32_t)(flags | MSG_NOSIGNAL);
+}
+
+void orca_op_fsync(orca_op *o, int fd)
+{
+	op_init(o, ORCA_OP_FSYNC, fd);
+}
+
+void orca_op_close(orca_op *o, int fd)
+{
+	op_init(o, ORCA_OP_CLOSE, fd);
+}
+
+void orca_op_shutdown(orca_op *o, int fd, int how)
+{
+	orca__op *op = op_init(o, ORCA_OP_SHUTDOWN, fd);
+	op->flags = (uint32_t)how;
+}
+
+void orca_op_openat(orca_op *o, int dirfd, const char *path, int flags, mode_t mode)
+{
+	orca__op *op = op_init(o, ORCA_OP_OPENAT, dirfd);
+	op->addr = (void *)path;
+	op->flags = (uint32_t)(flags | O_CLOEXEC);
+	op->off = mode;
+}
+
+void orca_op_poll(orca_op *o, int fd, short events)
+{
+	orca__op *op = op_init(o, ORCA_OP_POLL, fd);
+	op->flags = (uint16_t)events;
+}
+
+/* ---- the async twins -------------------------------------------------------------- */
+
+/* Rejects what the kernel would accept but must not see: NULL buffers with a
+ * length (the kernel reports -EFAULT, but only after it is handed the op). */
+static bool bad_buffer(const void *buf, size_t n)
+{
+	return buf == NULL && n != 0;
+}
+
+ssize_t orca_read(int fd, void *buf, size_t n)
+{
+	if (bad_buffer(buf, n))
+		return -EFAULT;
+	orca_op op;
+	orca_op_read(&op, fd, buf, n);
+	return orca_await(&op.base);
+}
+
+ssize_t orca_write(int fd, const void *buf, size_t n)
+{
+	if (bad_buffer(buf, n))
+		return -EFAULT;
+	orca_op op;
+	orca_op_write(&op, fd, buf, n);
+	return orca_await(&op.base);
+}
+
+ssize_t orca_pread(int fd, void *buf, size_t n, off_t offset)
+{
+	if (bad_buffer(buf, n))
+		return -EFAULT;
+	if (offset < 0)
+		return -EINVAL;
+	orca_op op;
+	orca_op_pread(&op, fd, buf, n, offset);
+	return orca_await(&op.base);
+}
+
+ssize_t orca_pwrite(int fd, const void *buf, size_t n, off_t offset)
+{
+	if (bad_buffer(buf, n))
+		return -EFAULT;
+	if (offset < 0)
+		return -EINVAL;
+	orca_op op;
+	orca_op_pwrite(&op, fd, buf, n, offset);
+	return orca_await(&op.base);
+}
+
+ssize_t orca_recv(int fd, void *buf, size_t n, int flags)
+{
+	if (bad_buffer(buf, n))
+		return -EFAULT;
+	orca_op op;
+	orca_op_recv(&op, fd, buf, n, flags);
+	return orca_await(&op.base);
+}
+
+ssize_t orca_send(int fd, const void *buf, size_t n, int flags)
+{
+	if (bad_buffer(buf, n))
+		return -EFAULT;
+	orca_op op;
+	orca_op_send(&op, fd, buf, n, flags);
+	return orca_await(&op.base);
+}
+
+ssize_t orca_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+		      socklen_t *addrlen)
+{
+	if (bad_buffer(buf, n) || (addr && !addrlen))
+		return -EFAULT;
+	struct iovec iov = {.iov_base = buf, .iov_len = n};
+	struct msghdr msg = {.msg_name = addr,
+			     .msg_namelen = addr ? *addrlen : 0,
+			     .msg_iov = &iov,
+			     .msg_iovlen = 1};
+	orca_op op;
+	orca_op_recvmsg(&op, fd, &msg, flags);
+	ssize_t r = orca_await(&op.base);
+	if (r >= 0 && addr)
+		*addrlen = msg.msg_namelen;
+	return r;
+}
+
+ssize_t orca_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+		    socklen_t addrlen)
+{
+	if (bad_buffer(buf, n))
+		return -EFAULT;
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = n};
+	struct msghdr msg = {.msg_name = (void *)addr,
+			     .msg_namelen = addr ? addrlen : 0,
+			     .msg_iov = &iov,
+			     .msg_iovlen = 1};
+	orca_op op;
+	orca_op_sendmsg(&op, fd, &msg, flags);
+	return orca_await(&op.base);
+}
+
+int orca_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+	if (addr && !addrlen)
+		return -EFAULT;
+	orca_op op;
+	orca_op_accept(&op, fd, addr, addrlen, 0);
+	return (int)orca_await(&op.base);
+}
+
+int orca_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+	if (!addr)
+		return -EFAULT;
+	orca_op op;
+	orca_op_connect(&op, fd, addr, addrlen);
+	return (int)orca_await(&op.base);
+}
+
+int orca_shutdown(int fd, int how)
+{
+	orca_op op;
+	orca_op_shutdown(&op, fd, how);
+	return (int)orca_await(&op.base);
+}
+
+int orca_close(int fd)
+{
+	orca_op op;
+	orca_op_close(&op, fd);
+	return (int)orca_await(&op.base);
+}
+
+int orca_fsync(int fd)
+{
+	orca_op op;
+	orca_op_fsync(&op, fd);
+	return (int)orca_await(&op.base);
+}
+
+int orca_poll_fd(int fd, short events)
+{
+	orca_op op;
+	orca_op_poll(&op, fd, events);
+	return (int)orca_await(&op.base);
+}
+
+typedef ssize_t (*xfer_fn)(int, const void *, size_t);
+
+static ssize_t send_plain(int fd, const void *buf, size_t n)
+{
+	return orca_send(fd, buf, n, 0);
+}
+
+static ssize_t all(xfer_fn fn, int fd, const void *buf, size_t n)
+{
+	if (bad_buffer(buf, n))
+		return -EFAULT;
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = fn(fd, (const char *)buf + done, n - done);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return -EPIPE; /* no progress: the other end is gone */
+		done += (size_t)r;
+	}
+	return (ssize_t)n;
+}
+
+ssize_t orca_send_all(int fd, const void *buf, size_t n)
+{
+	return all(send_plain, fd, buf, n);
+}
+
+ssize_t orca_write_all(int fd, const void *buf, size_t n)
+{
+	return all(orca_write, fd, buf, n);
+}
+
+ssize_t orca_recv_timeout(int fd, void *buf, size_t n, int flags, int64_t timeout_ns)
+{
+	if (bad_buffer(buf, n))
+		return -EFAULT;
+	orca_op op;
+	orca_op_recv(&op, fd, buf, n, flags);
+	return orca_await_timeout(&op.base, timeout_ns);
+}
+
+ssize_t orca_read_timeout(int fd, void *buf, size_t n, int64_t timeout_ns)
+{
+	if (bad_buffer(buf, n))
+		return -EFAULT;
+	orca_op op;
+	orca_op_read(&op, fd, buf, n);
+	return orca_await_timeout(&op.base, timeout_ns);
+}
+
+int orca_accept_timeout(int fd, struct sockaddr *addr, socklen_t *addrlen, int64_t timeout_ns)
+{
+	if (addr && !addrlen)
+		return -EFAULT;
+	orca_op op;
+	orca_op_accept(&op, fd, addr, addrlen, 0);
+	return (int)orca_await_timeout(&op.base, timeout_ns);
+}
+
+int orca_connect_timeout(int fd, const struct sockaddr *addr, socklen_t addrlen, int64_t timeout_ns)
+{
+	if (!addr)
+		return -EFAULT;
+	orca_op op;
+	orca_op_connect(&op, fd, addr, addrlen);
+	return (int)orca_await_timeout(&op.base, timeout_ns);
+}
