@@ -8,7 +8,7 @@
  *  3. wait until no task is alive (the last completion signals shutdown_cond), or
  *     until the deadline: then report -ETIMEDOUT and leave the workers running, as
  *     freeing a stack a task still runs on would be worse than a leak;
- *  4. set stop, unpark every worker, join the threads.
+ *  4. stop the blocking pool's threads; set stop, unpark every worker, join them.
  */
 #include <errno.h>
 #include <sched.h>
@@ -55,6 +55,7 @@ static void runtime_destroy(orca_runtime *rt)
 	}
 	orca__inject_destroy(&rt->inject);
 	orca__idle_destroy(&rt->idle);
+	orca__blocking_pool_destroy(&rt->blocking);
 	for (unsigned i = 0; i < ORCA_OWNED_SHARDS; i++)
 		pthread_mutex_destroy(&rt->owned[i].lock);
 	pthread_mutex_destroy(&rt->shutdown_lock);
@@ -106,6 +107,7 @@ int orca_runtime_create(orca_runtime **out, const orca_config *cfg)
 	rt->stack_map_size = orca__stack_map_size(rt->stack_size, header);
 	rt->stack_cache = c.stack_cache ? c.stack_cache : ORCA_DEFAULT_STACK_CACHE;
 	orca__inject_init(&rt->inject);
+	orca__blocking_pool_init(&rt->blocking, c.blocking_threads);
 	for (unsigned i = 0; i < ORCA_OWNED_SHARDS; i++)
 		pthread_mutex_init(&rt->owned[i].lock, NULL);
 	pthread_mutex_init(&rt->shutdown_lock, NULL);
@@ -219,7 +221,9 @@ int orca_runtime_shutdown(orca_runtime *rt, int64_t timeout_ns)
 		}
 	}
 	pthread_mutex_unlock(&rt->shutdown_lock);
-	/* Step 4. */
+	/* Step 4: no task is left, so no blocking job is either; the pool's threads
+	 * exit, then the workers. */
+	orca__blocking_pool_shutdown(&rt->blocking);
 	stop_workers(rt, rt->nworkers);
 	return 0;
 }

@@ -10,6 +10,7 @@
 
 #include <orca/orca.h>
 
+#include "blocking_pool.h"
 #include "context.h"
 #include "idle.h"
 #include "inject_queue.h"
@@ -93,6 +94,7 @@ struct orca_runtime {
 	orca__inject inject;
 	orca__idle idle;
 	orca__owned_shard owned[ORCA_OWNED_SHARDS];
+	orca__blocking_pool blocking;
 	_Atomic uint64_t next_id;
 	_Atomic size_t alive;   /* tasks not yet complete */
 	_Atomic size_t handles; /* join handles not yet released */

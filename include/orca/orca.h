@@ -6,6 +6,9 @@
 #include <orca/common.h>
 #include <orca/future.h>
 #include <orca/io.h>
+#include <orca/blocking.h>
+#include <orca/fs.h>
+#include <orca/net.h>
 #include <orca/runtime.h>
 #include <orca/task.h>
 #include <orca/time.h>

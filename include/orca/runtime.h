@@ -24,6 +24,8 @@ typedef struct orca_config {
 	size_t stack_size;
 	/* Stacks each worker keeps for reuse instead of unmapping; 0 = 64. */
 	unsigned stack_cache;
+	/* Most threads the blocking pool may run at once; 0 = 512. */
+	unsigned blocking_threads;
 } orca_config;
 
 /* Fills *cfg with the defaults (all zero: see the fields). Never fails. */

@@ -1,0 +1,25 @@
+/* The runtime's blocking pool (protocol in blocking_pool.c). */
+#ifndef ORCA_RUNTIME_BLOCKING_POOL_H
+#define ORCA_RUNTIME_BLOCKING_POOL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+struct blocking_job;
+
+typedef struct orca__blocking_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t work;   /* a job was queued, or stopping */
+	pthread_cond_t exited; /* a thread exited */
+	struct blocking_job *head, *tail;
+	unsigned queued, threads, idle, max_threads;
+	bool stopping;
+} orca__blocking_pool;
+
+int orca__blocking_pool_init(orca__blocking_pool *p, unsigned max_threads);
+/* Wakes every thread and waits until all have exited; later jobs get -ESHUTDOWN. */
+void orca__blocking_pool_shutdown(orca__blocking_pool *p);
+void orca__blocking_pool_destroy(orca__blocking_pool *p);
+unsigned orca__blocking_pool_threads(orca__blocking_pool *p);
+
+#endif
