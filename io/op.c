@@ -19,7 +19,7 @@ static orca_poll op_poll(orca_future *f, orca_context *cx, intptr_t *out)
 {
 	orca__op *op = (orca__op *)(void *)f;
 	if (op->state == ORCA_OP_INIT) {
-		if (op->fd < 0 && op->kind != ORCA_OP_OPENAT) {
+		if (op->fd < 0 && op->kind != ORCA_OP_OPENAT && op->kind != ORCA_OP_STATX) {
 			*out = -EBADF;
 			op->state = ORCA_OP_DONE;
 			return ORCA_READY;

@@ -11,7 +11,7 @@
  *     is not touched after the unlock: the task may finish and free it at once.
  *  3. cancel (abort of the task): a QUEUED job is unlinked and finishes with
  *     -ECANCELED; a RUNNING job cannot be stopped, the task waits for it.
- *  4. idle threads wait 10 s for work, then exit; shutdown wakes them all and waits
+ *  4. idle threads wait keep_alive (10 s by default) for work, then exit; shutdown wakes them all and waits
  *     until every thread has exited.
  */
 #include <errno.h>
@@ -37,10 +37,11 @@ typedef struct blocking_job {
 	struct blocking_job *next;
 } blocking_job;
 
-int orca__blocking_pool_init(orca__blocking_pool *p, unsigned max_threads)
+int orca__blocking_pool_init(orca__blocking_pool *p, unsigned max_threads, int64_t keep_alive_ns)
 {
 	memset(p, 0, sizeof(*p));
 	p->max_threads = max_threads ? max_threads : 512;
+	p->keep_alive_ns = keep_alive_ns > 0 ? keep_alive_ns : ORCA_BLOCKING_IDLE_NS;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -59,7 +60,7 @@ static void *pool_thread(void *arg)
 		while (!p->head && !p->stopping) {
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
-			int64_t deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + ORCA_BLOCKING_IDLE_NS;
+			int64_t deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + p->keep_alive_ns;
 			ts.tv_sec = deadline / 1000000000;
 			ts.tv_nsec = deadline % 1000000000;
 			p->idle++;

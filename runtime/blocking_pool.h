@@ -13,10 +13,11 @@ typedef struct orca__blocking_pool {
 	pthread_cond_t exited; /* a thread exited */
 	struct blocking_job *head, *tail;
 	unsigned queued, threads, idle, max_threads;
+	int64_t keep_alive_ns;
 	bool stopping;
 } orca__blocking_pool;
 
-int orca__blocking_pool_init(orca__blocking_pool *p, unsigned max_threads);
+int orca__blocking_pool_init(orca__blocking_pool *p, unsigned max_threads, int64_t keep_alive_ns);
 /* Wakes every thread and waits until all have exited; later jobs get -ESHUTDOWN. */
 void orca__blocking_pool_shutdown(orca__blocking_pool *p);
 void orca__blocking_pool_destroy(orca__blocking_pool *p);

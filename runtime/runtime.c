@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "driver.h"
 #include "scheduler.h"
 
 #define ORCA_MAX_WORKERS 1024
@@ -47,6 +48,8 @@ static void runtime_destroy(orca_runtime *rt)
 			orca__worker *w = rt->workers[i];
 			if (!w)
 				continue;
+			if (w->driver)
+				orca__driver_destroy(w->driver);
 			orca__stack_pool_destroy(&w->stacks);
 			orca__timer_heap_destroy(&w->timers);
 			free(w);
@@ -91,7 +94,8 @@ int orca_runtime_create(orca_runtime **out, const orca_config *cfg)
 	orca_config_init(&c);
 	if (cfg)
 		c = *cfg;
-	if (c.workers > ORCA_MAX_WORKERS || c.stack_size > ORCA_MAX_STACK)
+	if (c.workers > ORCA_MAX_WORKERS || c.stack_size > ORCA_MAX_STACK ||
+	    c.blocking_keep_alive_ns < 0)
 		return -EINVAL;
 	unsigned n = c.workers ? c.workers : usable_cpus();
 	if (n > ORCA_MAX_WORKERS)
@@ -107,7 +111,7 @@ int orca_runtime_create(orca_runtime **out, const orca_config *cfg)
 	rt->stack_map_size = orca__stack_map_size(rt->stack_size, header);
 	rt->stack_cache = c.stack_cache ? c.stack_cache : ORCA_DEFAULT_STACK_CACHE;
 	orca__inject_init(&rt->inject);
-	orca__blocking_pool_init(&rt->blocking, c.blocking_threads);
+	orca__blocking_pool_init(&rt->blocking, c.blocking_threads, c.blocking_keep_alive_ns);
 	for (unsigned i = 0; i < ORCA_OWNED_SHARDS; i++)
 		pthread_mutex_init(&rt->owned[i].lock, NULL);
 	pthread_mutex_init(&rt->shutdown_lock, NULL);

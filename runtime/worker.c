@@ -293,10 +293,8 @@ void *orca__worker_main(void *arg)
 	}
 	/* Shutdown: a parked-list entry would keep counting this worker as parked. */
 	orca__idle_unpark_by_id(&rt->idle, w->index);
-	if (w->driver) {
-		orca__driver_destroy(w->driver);
-		w->driver = NULL;
-	}
+	/* The driver outlives this thread: others may still unpark it until they have
+	 * joined us; the runtime destroys it after the join. */
 	orca__overflow_guard_remove_thread(w);
 	tls_worker = NULL;
 	return NULL;

@@ -26,6 +26,9 @@ typedef struct orca_config {
 	unsigned stack_cache;
 	/* Most threads the blocking pool may run at once; 0 = 512. */
 	unsigned blocking_threads;
+	/* How long an idle blocking-pool thread waits for work before it exits, in
+	 * nanoseconds; 0 = 10 s. */
+	int64_t blocking_keep_alive_ns;
 } orca_config;
 
 /* Fills *cfg with the defaults (all zero: see the fields). Never fails. */

@@ -1,0 +1,616 @@
+// The io_uring driver through the network calls: echo under load, short reads and
+// writes, resets, fd exhaustion, slow clients, abort and timeouts, UDP, wakes of a
+// worker parked in its ring, idle CPU with listeners.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <orca/orca.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "test_support.h"
+
+namespace {
+
+class Net : public orca_test::RuntimeTest {};
+INSTANTIATE_TEST_SUITE_P(Workers, Net, ::testing::Values(1u, 2u), orca_test::worker_name);
+
+// ---- an echo server as a task ------------------------------------------------------
+
+struct Server {
+	int lfd = -1;
+	int port = 0;
+	std::atomic<int> connections{0};
+	std::atomic<int> handlers_done{0};
+	orca_task *acceptor = nullptr;
+};
+
+intptr_t echo_conn(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[4096];
+	for (;;) {
+		ssize_t n = orca_recv(fd, buf, sizeof buf, 0);
+		if (n <= 0)
+			break;
+		if (orca_send_all(fd, buf, (size_t)n) < 0)
+			break;
+	}
+	close(fd);
+	return 0;
+}
+
+intptr_t accept_loop(void *arg)
+{
+	auto *s = (Server *)arg;
+	int64_t backoff = ORCA_MSEC(1);
+	for (;;) {
+		int fd = orca_accept(s->lfd, nullptr, nullptr);
+		if (fd == -ECANCELED)
+			return 0;
+		if (fd == -EMFILE || fd == -ENFILE) {
+			if (orca_sleep(backoff) == -ECANCELED)
+				return 0;
+			backoff = backoff < ORCA_MSEC(50) ? backoff * 2 : backoff;
+			continue;
+		}
+		if (fd < 0)
+			continue;
+		backoff = ORCA_MSEC(1);
+		s->connections++;
+		if (orca_spawn(nullptr, echo_conn, (void *)(intptr_t)fd) != 0)
+			close(fd);
+	}
+}
+
+void start_server(orca_runtime *rt, Server *s)
+{
+	s->lfd = orca_tcp_listen("127.0.0.1", 0, 4096, 0);
+	ASSERT_GE(s->lfd, 0);
+	s->port = orca_socket_port(s->lfd);
+	ASSERT_GT(s->port, 0);
+	ASSERT_EQ(0, orca_spawn_on(rt, &s->acceptor, accept_loop, s));
+}
+
+void stop_server(Server *s)
+{
+	orca_abort(s->acceptor);
+	orca_join(s->acceptor, nullptr);
+	close(s->lfd);
+}
+
+int open_fds()
+{
+	int n = 0;
+	for (int fd = 0; fd < 65536; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			n++;
+	return n;
+}
+
+// ---- clients -------------------------------------------------------------------------
+
+struct ClientJob {
+	int port;
+	int rounds;
+	size_t size;
+	uint32_t seed;
+};
+
+intptr_t echo_client(void *arg)
+{
+	auto *j = (ClientJob *)arg;
+	int fd = orca_tcp_connect("127.0.0.1", (uint16_t)j->port, ORCA_SEC(10));
+	if (fd < 0)
+		return fd;
+	std::vector<unsigned char> out(j->size), in(j->size);
+	uint32_t x = j->seed | 1;
+	intptr_t ret = 0;
+	for (int r = 0; r < j->rounds && ret == 0; r++) {
+		for (auto &b : out) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			b = (unsigned char)x;
+		}
+		if (orca_send_all(fd, out.data(), out.size()) != (ssize_t)out.size()) {
+			ret = -1;
+			break;
+		}
+		size_t got = 0;
+		while (got < in.size()) {
+			ssize_t n = orca_recv(fd, in.data() + got, in.size() - got, 0);
+			if (n <= 0) {
+				ret = -2;
+				break;
+			}
+			got += (size_t)n;
+		}
+		if (ret == 0 && memcmp(in.data(), out.data(), in.size()) != 0)
+			ret = -3;
+	}
+	close(fd);
+	return ret;
+}
+
+struct ManyClients {
+	int port;
+	int clients;
+	int rounds;
+	size_t size;
+};
+
+intptr_t run_clients(void *arg)
+{
+	auto *m = (ManyClients *)arg;
+	std::vector<ClientJob> jobs(m->clients);
+	std::vector<orca_task *> hs(m->clients);
+	for (int i = 0; i < m->clients; i++) {
+		jobs[i] = {m->port, m->rounds, m->size, (uint32_t)(i * 2654435761u)};
+		if (orca_spawn(&hs[i], echo_client, &jobs[i]) != 0)
+			return -100;
+	}
+	intptr_t bad = 0;
+	for (auto h : hs) {
+		intptr_t r = 0;
+		orca_join(h, &r);
+		if (r)
+			bad++;
+	}
+	return bad;
+}
+
+TEST_P(Net, EchoThousandConcurrentClients)
+{
+	Server s;
+	start_server(rt, &s);
+	ManyClients m{s.port, (int)orca_test::scaled(1000), 5, 1000};
+	if (orca_test::under_tsan())
+		m.clients = 200;
+	intptr_t bad = -1;
+	ASSERT_EQ(0, orca_block_on(rt, run_clients, &m, &bad));
+	EXPECT_EQ(0, bad) << "clients that saw wrong or missing bytes";
+	EXPECT_EQ(m.clients, s.connections.load());
+	stop_server(&s);
+}
+
+TEST_P(Net, LargeTransfersWithShortReadsAndWrites)
+{
+	// 4 MiB each way through a socket with small buffers: sends and receives come
+	// back short and the loops must stitch them.
+	Server s;
+	start_server(rt, &s);
+	ManyClients m{s.port, 4, 2, 1 << 20};
+	intptr_t bad = -1;
+	ASSERT_EQ(0, orca_block_on(rt, run_clients, &m, &bad));
+	EXPECT_EQ(0, bad);
+	stop_server(&s);
+}
+
+// A client that resets (SO_LINGER 0) while the server sends: the server's task gets
+// -ECONNRESET or -EPIPE, and the server keeps serving others.
+intptr_t reset_midway(void *arg)
+{
+	int port = (int)(intptr_t)arg;
+	int fd = orca_tcp_connect("127.0.0.1", (uint16_t)port, ORCA_SEC(5));
+	if (fd < 0)
+		return fd;
+	std::vector<char> big(1 << 20, 'x');
+	orca_send(fd, big.data(), big.size(), 0);
+	struct linger lg = {1, 0};
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	close(fd); // RST
+	return 0;
+}
+
+struct SendInto {
+	int lfd;
+	std::atomic<intptr_t> last{1};
+};
+
+intptr_t send_until_error(void *arg)
+{
+	auto *si = (SendInto *)arg;
+	int fd = orca_accept(si->lfd, nullptr, nullptr);
+	if (fd < 0)
+		return fd;
+	std::vector<char> buf(1 << 16, 'y');
+	ssize_t r = 0;
+	for (int i = 0; i < 100000; i++) {
+		r = orca_send(fd, buf.data(), buf.size(), 0);
+		if (r < 0)
+			break;
+	}
+	si->last = r;
+	close(fd);
+	return 0;
+}
+
+TEST_P(Net, PeerResetGivesAnErrorAndServerGoesOn)
+{
+	SendInto si;
+	si.lfd = orca_tcp_listen("127.0.0.1", 0, 16, 0);
+	ASSERT_GE(si.lfd, 0);
+	int port = orca_socket_port(si.lfd);
+	orca_task *srv, *cli;
+	ASSERT_EQ(0, orca_spawn_on(rt, &srv, send_until_error, &si));
+	ASSERT_EQ(0, orca_spawn_on(rt, &cli, reset_midway, (void *)(intptr_t)port));
+	EXPECT_EQ(0, orca_join(cli, nullptr));
+	EXPECT_EQ(0, orca_join(srv, nullptr));
+	EXPECT_TRUE(si.last == -ECONNRESET || si.last == -EPIPE) << si.last;
+	close(si.lfd);
+	// And a normal server still serves after a reset client.
+	Server s;
+	start_server(rt, &s);
+	orca_task *bad;
+	ASSERT_EQ(0, orca_spawn_on(rt, &bad, reset_midway, (void *)(intptr_t)s.port));
+	orca_join(bad, nullptr);
+	ManyClients m{s.port, 10, 3, 100};
+	intptr_t nbad = -1;
+	ASSERT_EQ(0, orca_block_on(rt, run_clients, &m, &nbad));
+	EXPECT_EQ(0, nbad);
+	stop_server(&s);
+}
+
+TEST_P(Net, AcceptLoopBacksOffOnEmfileAndRecovers)
+{
+	// Lower RLIMIT_NOFILE to just above what is open, fill it with client sockets
+	// so accept() fails with EMFILE, check the server does not spin (CPU), then
+	// free fds and check it serves again.
+	Server s;
+	start_server(rt, &s);
+	struct rlimit old;
+	getrlimit(RLIMIT_NOFILE, &old);
+	int base = open_fds();
+	struct rlimit low = {(rlim_t)(base + 20), old.rlim_max};
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &low));
+	std::vector<int> clients;
+	for (int i = 0; i < 40; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			break;
+		sockaddr_in a{};
+		a.sin_family = AF_INET;
+		a.sin_port = htons((uint16_t)s.port);
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (connect(fd, (sockaddr *)&a, sizeof a) != 0) {
+			close(fd);
+			break;
+		}
+		clients.push_back(fd);
+	}
+	ASSERT_GT(clients.size(), 5u);
+	std::this_thread::sleep_for(std::chrono::milliseconds(100));
+	struct rusage r0, r1;
+	getrusage(RUSAGE_SELF, &r0);
+	std::this_thread::sleep_for(std::chrono::milliseconds(300));
+	getrusage(RUSAGE_SELF, &r1);
+	double cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+		     ((r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec)) / 1e6;
+	EXPECT_LT(cpu, 0.15) << "accept loop spins on EMFILE";
+	for (int fd : clients)
+		close(fd);
+	setrlimit(RLIMIT_NOFILE, &old);
+	ManyClients m{s.port, 10, 2, 100};
+	intptr_t bad = -1;
+	ASSERT_EQ(0, orca_block_on(rt, run_clients, &m, &bad));
+	EXPECT_EQ(0, bad);
+	stop_server(&s);
+}
+
+// A slow client sending one byte at a time does not delay others.
+intptr_t slow_client(void *arg)
+{
+	int port = (int)(intptr_t)arg;
+	int fd = orca_tcp_connect("127.0.0.1", (uint16_t)port, ORCA_SEC(5));
+	if (fd < 0)
+		return fd;
+	for (int i = 0; i < 50; i++) {
+		char c = 'a';
+		orca_send(fd, &c, 1, 0);
+		orca_recv(fd, &c, 1, 0);
+		orca_sleep(ORCA_MSEC(10));
+	}
+	close(fd);
+	return 0;
+}
+
+TEST_P(Net, SlowClientDoesNotDelayOthers)
+{
+	Server s;
+	start_server(rt, &s);
+	orca_task *slow;
+	ASSERT_EQ(0, orca_spawn_on(rt, &slow, slow_client, (void *)(intptr_t)s.port));
+	int64_t t0 = orca_now();
+	ManyClients m{s.port, 20, 20, 64};
+	intptr_t bad = -1;
+	ASSERT_EQ(0, orca_block_on(rt, run_clients, &m, &bad));
+	EXPECT_EQ(0, bad);
+	EXPECT_LT(orca_now() - t0, ORCA_MSEC(400)) << "fast clients waited for the slow one";
+	orca_join(slow, nullptr);
+	stop_server(&s);
+}
+
+// ---- abort and timeouts ------------------------------------------------------------
+
+struct Blocked {
+	int fd;
+	std::atomic<int> entered{0};
+	std::atomic<intptr_t> result{1};
+	char buf[256];
+};
+
+intptr_t blocked_recv(void *arg)
+{
+	auto *b = (Blocked *)arg;
+	b->entered = 1;
+	b->result = orca_recv(b->fd, b->buf, sizeof b->buf, 0);
+	return 0;
+}
+
+intptr_t blocked_accept(void *arg)
+{
+	auto *b = (Blocked *)arg;
+	b->entered = 1;
+	b->result = orca_accept(b->fd, nullptr, nullptr);
+	return 0;
+}
+
+intptr_t blocked_read(void *arg)
+{
+	auto *b = (Blocked *)arg;
+	b->entered = 1;
+	b->result = orca_read(b->fd, b->buf, sizeof b->buf);
+	return 0;
+}
+
+void expect_abort_cancels(orca_runtime *rt, orca_task_fn fn, int fd)
+{
+	auto *b = new Blocked;
+	b->fd = fd;
+	orca_task *h;
+	ASSERT_EQ(0, orca_spawn_on(rt, &h, fn, b));
+	while (!b->entered)
+		std::this_thread::yield();
+	std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	orca_abort(h);
+	EXPECT_EQ(-ECANCELED, orca_join(h, nullptr));
+	EXPECT_EQ(-ECANCELED, b->result.load());
+	delete b; // ASan would catch a late kernel write into b->buf
+}
+
+TEST_P(Net, AbortBlockedRecvAcceptAndPipeRead)
+{
+	int sv[2];
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	expect_abort_cancels(rt, blocked_recv, sv[0]);
+	int lfd = orca_tcp_listen("127.0.0.1", 0, 16, 0);
+	ASSERT_GE(lfd, 0);
+	expect_abort_cancels(rt, blocked_accept, lfd);
+	int p[2];
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	expect_abort_cancels(rt, blocked_read, p[0]);
+	// After the aborts the fds still work: nothing is left registered on them.
+	ASSERT_EQ(1, write(p[1], "z", 1));
+	char c;
+	ASSERT_EQ(1, read(p[0], &c, 1));
+	close(p[0]);
+	close(p[1]);
+	close(lfd);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+intptr_t timeouts(void *)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return -1;
+	char buf[16];
+	int64_t t0 = orca_now();
+	ssize_t r = orca_recv_timeout(sv[0], buf, sizeof buf, 0, ORCA_MSEC(30));
+	int64_t took = orca_now() - t0;
+	close(sv[0]);
+	close(sv[1]);
+	if (r != -ETIMEDOUT)
+		return -2;
+	if (took < ORCA_MSEC(30) || took > ORCA_SEC(2))
+		return -3;
+	// Connect to a listener whose backlog is full and never accepts: SYNs are
+	// dropped, so the connect hangs until the timeout.
+	int lfd = orca_tcp_listen("127.0.0.1", 0, 1, 0);
+	int port = orca_socket_port(lfd);
+	std::vector<int> fillers;
+	for (int i = 0; i < 8; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		sockaddr_in a{};
+		a.sin_family = AF_INET;
+		a.sin_port = htons((uint16_t)port);
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		connect(fd, (sockaddr *)&a, sizeof a);
+		fillers.push_back(fd);
+	}
+	orca_sleep(ORCA_MSEC(50));
+	t0 = orca_now();
+	int fd = orca_tcp_connect("127.0.0.1", (uint16_t)port, ORCA_MSEC(100));
+	took = orca_now() - t0;
+	for (int f : fillers)
+		close(f);
+	close(lfd);
+	if (fd >= 0) {
+		close(fd);
+		return -4;
+	}
+	if (fd != -ETIMEDOUT)
+		return -5;
+	return took >= ORCA_MSEC(100) && took < ORCA_SEC(3) ? 0 : -6;
+}
+
+TEST_P(Net, RecvAndConnectTimeouts)
+{
+	intptr_t r = 1;
+	ASSERT_EQ(0, orca_block_on(rt, timeouts, nullptr, &r));
+	EXPECT_EQ(0, r);
+}
+
+// ---- UDP ------------------------------------------------------------------------
+
+intptr_t udp_round_trip(void *)
+{
+	int a = orca_udp_bind("127.0.0.1", 0), b = orca_udp_bind("127.0.0.1", 0);
+	if (a < 0 || b < 0)
+		return -1;
+	sockaddr_in to{};
+	to.sin_family = AF_INET;
+	to.sin_port = htons((uint16_t)orca_socket_port(b));
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	const char msg[] = "ping over udp";
+	if (orca_sendto(a, msg, sizeof msg, 0, (sockaddr *)&to, sizeof to) != (ssize_t)sizeof msg)
+		return -2;
+	char buf[64];
+	sockaddr_in from{};
+	socklen_t fl = sizeof from;
+	ssize_t n = orca_recvfrom(b, buf, sizeof buf, 0, (sockaddr *)&from, &fl);
+	if (n != (ssize_t)sizeof msg || memcmp(buf, msg, sizeof msg) != 0)
+		return -3;
+	if (ntohs(from.sin_port) != orca_socket_port(a))
+		return -4;
+	close(a);
+	close(b);
+	return 0;
+}
+
+TEST_P(Net, UdpRoundTrip)
+{
+	intptr_t r = 1;
+	ASSERT_EQ(0, orca_block_on(rt, udp_round_trip, nullptr, &r));
+	EXPECT_EQ(0, r);
+}
+
+// ---- wakes and idle ------------------------------------------------------------
+
+struct PlainWake {
+	orca_waker w{};
+	std::mutex mu;
+	std::atomic<int> flag{0};
+	std::atomic<int> parked{0};
+};
+
+orca_poll wait_flag(orca_future *f, orca_context *cx, intptr_t *out);
+struct FlagFuture {
+	orca_future base;
+	PlainWake *pw;
+};
+orca_poll wait_flag(orca_future *f, orca_context *cx, intptr_t *out)
+{
+	auto *pw = ((FlagFuture *)f)->pw;
+	std::lock_guard<std::mutex> g(pw->mu);
+	if (pw->flag.load()) {
+		orca_waker_drop(&pw->w);
+		*out = 0;
+		return ORCA_READY;
+	}
+	if (!orca_waker_will_wake(&pw->w, cx->waker)) {
+		orca_waker_drop(&pw->w);
+		pw->w = orca_waker_clone(cx->waker);
+	}
+	pw->parked = 1;
+	return ORCA_PENDING;
+}
+
+intptr_t await_flag(void *arg)
+{
+	static const orca_future_vtable vt = {wait_flag, nullptr, nullptr};
+	FlagFuture f{{&vt}, (PlainWake *)arg};
+	return orca_await(&f.base);
+}
+
+TEST_P(Net, WakeFromPlainThreadReachesParkedWorker)
+{
+	// Every worker is parked in its ring wait with a listener open (an accept in
+	// flight); a wake from this plain thread must reach one at once.
+	Server s;
+	start_server(rt, &s);
+	PlainWake pw;
+	orca_task *h;
+	ASSERT_EQ(0, orca_spawn_on(rt, &h, await_flag, &pw));
+	while (!pw.parked)
+		std::this_thread::yield();
+	std::this_thread::sleep_for(std::chrono::milliseconds(50)); // let workers park
+	int64_t t0 = orca_now();
+	{
+		std::lock_guard<std::mutex> g(pw.mu);
+		pw.flag = 1;
+		orca_waker_wake_by_ref(&pw.w);
+	}
+	EXPECT_EQ(0, orca_join(h, nullptr));
+	EXPECT_LT(orca_now() - t0, ORCA_MSEC(100));
+	stop_server(&s);
+}
+
+TEST_P(Net, IdleWithListenersUsesNoCpu)
+{
+	Server s1, s2;
+	start_server(rt, &s1);
+	start_server(rt, &s2);
+	std::this_thread::sleep_for(std::chrono::milliseconds(50));
+	struct rusage r0, r1;
+	getrusage(RUSAGE_SELF, &r0);
+	std::this_thread::sleep_for(std::chrono::milliseconds(500));
+	getrusage(RUSAGE_SELF, &r1);
+	double cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+		     ((r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec)) / 1e6;
+	EXPECT_LT(cpu, 0.010) << "idle with listeners used " << cpu * 1000 << " ms in 500 ms";
+	stop_server(&s1);
+	stop_server(&s2);
+}
+
+TEST(NetOutsideTask, CallsOutsideATaskAreRefused)
+{
+	char b[4];
+	EXPECT_EQ(-EPERM, orca_read(0, b, sizeof b));
+	EXPECT_EQ(-EPERM, orca_accept(0, nullptr, nullptr));
+	EXPECT_EQ(-EFAULT, orca_read(0, nullptr, 4));
+	sockaddr_in a{};
+	EXPECT_EQ(-EFAULT, orca_accept(0, (sockaddr *)&a, nullptr));
+	EXPECT_EQ(-EINVAL, orca_tcp_listen("127.0.0.1", 0, 0, 0x100));
+	EXPECT_EQ(-EINVAL, orca_tcp_connect(nullptr, 80, 0));
+}
+
+intptr_t bad_fds(void *)
+{
+	char b[4];
+	if (orca_read(-1, b, 4) != -EBADF || orca_recv(-5, b, 4, 0) != -EBADF)
+		return -1;
+	if (orca_read(1000000, b, 4) != -EBADF)
+		return -2;
+	if (orca_pread(0, b, 4, -1) != -EINVAL)
+		return -3;
+	struct addrinfo *res = nullptr;
+	if (orca_getaddrinfo(nullptr, nullptr, nullptr, &res) != -EINVAL)
+		return -4;
+	if (orca_getaddrinfo("localhost", "80", nullptr, &res) != 0 || !res)
+		return -5;
+	freeaddrinfo(res);
+	return 0;
+}
+
+TEST_P(Net, BadFdsAndArguments)
+{
+	intptr_t r = 1;
+	ASSERT_EQ(0, orca_block_on(rt, bad_fds, nullptr, &r));
+	EXPECT_EQ(0, r);
+}
+
+} // namespace
