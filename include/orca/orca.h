@@ -10,6 +10,7 @@
 #include <orca/fs.h>
 #include <orca/net.h>
 #include <orca/runtime.h>
+#include <orca/sync.h>
 #include <orca/task.h>
 #include <orca/time.h>
 
