@@ -71,8 +71,11 @@ static void op_cancel(orca_future *f)
 	bool request = op->state == ORCA_OP_SUBMITTED;
 	if (request)
 		op->state = ORCA_OP_CANCELLING;
-	if (op->state == ORCA_OP_INIT)
-		op->state = ORCA_OP_DONE; /* never submitted: nothing to wait for */
+	if (op->state == ORCA_OP_INIT) {
+		/* Never submitted: nothing to wait for; the next poll reports the cancel. */
+		op->res = -ECANCELED;
+		op->state = ORCA_OP_COMPLETED;
+	}
 	orca__op_unlock(op);
 	if (request)
 		orca__driver_cancel(op->driver, op);

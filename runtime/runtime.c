@@ -142,6 +142,7 @@ int orca_runtime_create(orca_runtime **out, const orca_config *cfg)
 		w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
 		orca__parker_init(&w->parker);
 		orca__timer_heap_init(&w->timers);
+		atomic_init(&w->park_deadline, ORCA_NOT_PARKED);
 		rt->workers[i] = w;
 		if (orca__stack_pool_init(&w->stacks, rt->stack_cache, rt->stack_map_size) != 0) {
 			runtime_destroy(rt);

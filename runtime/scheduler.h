@@ -83,6 +83,9 @@ typedef struct orca__worker {
 	struct orca__driver *driver;   /* io/driver.h; NULL if io_uring was refused */
 	int driver_err;                /* why driver is NULL */
 	orca__timer_heap timers;
+	/* While parked: the deadline it sleeps until (INT64_MAX: none); see
+	 * worker.c "Timers across workers". ORCA_NOT_PARKED while running. */
+	_Atomic int64_t park_deadline;
 	orca__stack_pool stacks;
 	void *altstack; /* signal stack for the stack-overflow handler */
 	size_t altstack_size;
@@ -143,6 +146,13 @@ void orca__task_drop_ref(orca__task *t);
 /* The runtime's tasks that are not complete (for shutdown). */
 void orca__owned_insert(orca_runtime *rt, orca__task *t, bool *refused);
 void orca__owned_remove(orca__task *t);
+
+#define ORCA_NOT_PARKED INT64_MIN
+#define ORCA_PARKING (INT64_MIN + 1)
+
+/* Worker w just armed a timer that is now its heap's earliest: wake any parked
+ * worker that would otherwise sleep past it. */
+void orca__timer_armed_earliest(orca__worker *w, int64_t deadline);
 
 /* Wakes worker w if it is parked (or makes its next park return at once). */
 void orca__worker_unpark(orca__worker *w);

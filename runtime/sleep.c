@@ -34,11 +34,14 @@ static orca_poll sleep_poll(orca_future *f, orca_context *cx, intptr_t *out)
 		*out = -EPERM;
 		return ORCA_READY;
 	}
-	int err = orca__timer_arm(&w->timers, e, cx->waker);
+	bool earliest = false;
+	int err = orca__timer_arm(&w->timers, e, cx->waker, &earliest);
 	if (err) {
 		*out = err;
 		return ORCA_READY;
 	}
+	if (earliest)
+		orca__timer_armed_earliest(w, e->deadline);
 	return ORCA_PENDING;
 }
 

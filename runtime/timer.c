@@ -74,7 +74,8 @@ static void remove_at(orca__timer_heap *h, size_t i)
 	sift_up(h, moved->index);
 }
 
-int orca__timer_arm(orca__timer_heap *h, orca__timer_entry *e, const orca_waker *w)
+int orca__timer_arm(orca__timer_heap *h, orca__timer_entry *e, const orca_waker *w,
+		    bool *earliest)
 {
 	pthread_mutex_lock(&h->lock);
 	if (h->len == h->cap) {
@@ -94,6 +95,7 @@ int orca__timer_arm(orca__timer_heap *h, orca__timer_entry *e, const orca_waker 
 	e->index = h->len++;
 	atomic_store_explicit(&h->armed, h->len, memory_order_relaxed);
 	sift_up(h, e->index);
+	*earliest = e->index == 0;
 	pthread_mutex_unlock(&h->lock);
 	return 0;
 }

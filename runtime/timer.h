@@ -2,9 +2,11 @@
  * inside the futures that wait on them (orca_sleep_future), so arming a timer
  * allocates nothing (the heap's array grows geometrically and is reused).
  *
- * The heap belongs to one worker, which inserts into it and fires it. Removal can
- * come from any worker (a task woken by something else, then migrated, drops its
- * sleep), so a mutex guards the heap; it is uncontended in the common case.
+ * The heap belongs to one worker, which inserts into it. Removal can come from any
+ * worker (a task woken by something else, then migrated, drops its sleep), and an
+ * idle worker fires the due timers of every heap (so a worker stuck in a long poll
+ * does not hold its timers hostage), so a mutex guards the heap; it is uncontended
+ * in the common case.
  *
  * Protocol:
  *  1. arm (owner worker, in poll): lock, store a waker clone, insert, unlock.
@@ -45,8 +47,10 @@ typedef struct orca__timer_heap {
 void orca__timer_heap_init(orca__timer_heap *h);
 void orca__timer_heap_destroy(orca__timer_heap *h);
 
-/* Step 1. Returns 0, or -ENOMEM if the heap could not grow. */
-int orca__timer_arm(orca__timer_heap *h, orca__timer_entry *e, const orca_waker *w);
+/* Step 1. Returns 0, or -ENOMEM if the heap could not grow. *earliest is set when
+ * the entry is now the heap's first deadline. */
+int orca__timer_arm(orca__timer_heap *h, orca__timer_entry *e, const orca_waker *w,
+		    bool *earliest);
 /* Step 3: true if fired; otherwise refreshes the stored waker if it changed. */
 bool orca__timer_check(orca__timer_entry *e, const orca_waker *w);
 /* Step 4. */

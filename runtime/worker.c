@@ -12,6 +12,15 @@
  * idle.h): steal half of a random victim's queue, else the inject queue; then park
  * until woken or until the next timer is due.
  *
+ * Timers across workers: each worker arms timers in its own heap, but any idle
+ * worker fires every heap's due timers, so a worker stuck in a long poll does not
+ * hold its tasks' timers hostage. A parking worker publishes ORCA_PARKING, computes
+ * the earliest deadline over all heaps, publishes it in park_deadline and sleeps
+ * until then. A worker that arms a timer earlier than its heap's first inserts it
+ * (under the heap lock) and then reads every park_deadline: either the parker's
+ * scan saw the new entry, or the armer sees ORCA_PARKING / a later deadline and
+ * unparks it (all SeqCst, and the heap lock orders the insert against the scan).
+ *
  * Wake-ups: work pushed where another worker could take it (local queue with more
  * than one item, inject queue) calls notify_parked, which wakes one parked worker
  * only when nobody is searching (idle.h step 2) so a burst of wakes costs one
@@ -143,6 +152,48 @@ static void fire_timers(orca__worker *w)
 		orca__timer_fire(&w->timers, orca_now());
 }
 
+/* An idle worker fires what is due in every worker's heap; the woken tasks land
+ * in its own queue. */
+static void fire_all_timers(orca__worker *w)
+{
+	orca_runtime *rt = w->rt;
+	int64_t now = -1;
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		orca__timer_heap *h = &rt->workers[i]->timers;
+		if (!atomic_load_explicit(&h->armed, memory_order_relaxed))
+			continue;
+		if (now < 0)
+			now = orca_now();
+		orca__timer_fire(h, now);
+	}
+}
+
+static int64_t earliest_deadline(orca_runtime *rt)
+{
+	int64_t best = -1;
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		int64_t d = orca__timer_next_deadline(&rt->workers[i]->timers);
+		if (d >= 0 && (best < 0 || d < best))
+			best = d;
+	}
+	return best;
+}
+
+void orca__timer_armed_earliest(orca__worker *w, int64_t deadline)
+{
+	orca_runtime *rt = w->rt;
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		orca__worker *v = rt->workers[i];
+		if (v == w)
+			continue;
+		int64_t pd = atomic_load_explicit(&v->park_deadline, memory_order_seq_cst);
+		if (pd == ORCA_NOT_PARKED)
+			continue;
+		if (pd == ORCA_PARKING || pd > deadline)
+			orca__worker_unpark(v);
+	}
+}
+
 /* Submits queued I/O and handles completions; returns how many completed. */
 static size_t poll_driver(orca__worker *w)
 {
@@ -237,12 +288,16 @@ static void park(orca__worker *w)
 	for (;;) {
 		if (atomic_load_explicit(&rt->stop, memory_order_acquire))
 			break;
-		int64_t deadline = orca__timer_next_deadline(&w->timers);
+		atomic_store_explicit(&w->park_deadline, ORCA_PARKING, memory_order_seq_cst);
+		int64_t deadline = earliest_deadline(rt);
+		atomic_store_explicit(&w->park_deadline, deadline < 0 ? INT64_MAX : deadline,
+				      memory_order_seq_cst);
 		if (w->driver)
 			orca__driver_park(w->driver, deadline);
 		else
 			orca__parker_park(&w->parker, deadline);
-		fire_timers(w);
+		atomic_store_explicit(&w->park_deadline, ORCA_NOT_PARKED, memory_order_relaxed);
+		fire_all_timers(w);
 		if (w->lifo || !orca__rq_is_empty(&w->rq)) {
 			/* Own work (timers fired): idle.h step 4. If we were no longer listed,
 			 * a notifier counted us as searching. */
@@ -279,7 +334,7 @@ void *orca__worker_main(void *arg)
 			/* Out of local work: hand queued I/O to the kernel, collect what
 			 * completed, fire due timers, then look again. */
 			poll_driver(w);
-			fire_timers(w);
+			fire_all_timers(w);
 			t = next_local(w);
 		}
 		if (!t)
