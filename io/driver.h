@@ -1,17 +1,20 @@
 /* The I/O driver interface: what a worker needs from its backend to submit
  * operations, wait for completions or a wake-up with a deadline, and be woken from
- * another thread. One driver per worker, created on the worker's own thread. The
- * io_uring backend is io/uring_driver.c; an epoll backend will sit beside it behind
- * this same interface.
+ * another thread. One driver per worker, created on the worker's own thread. Two
+ * backends sit behind it, one file each: io/uring_driver.c (the default) and
+ * io/epoll_driver.c (where io_uring is refused). io/backend.c picks one per runtime
+ * before its workers start (ORCA_BACKEND, then a probe of io_uring_setup), so every
+ * worker of a runtime uses the same backend.
  *
- * Parking protocol (the parker's, park.h, with the ring wait in place of the
+ * Parking protocol (the parker's, park.h, with the backend's wait in place of the
  * futex): park_state is EMPTY, PARKED or NOTIFIED.
  *  1. unpark (any thread): swap in NOTIFIED; if the old state was PARKED, write
- *     the driver's eventfd (the ring always has a read of it armed while parked, so
- *     the write completes that read and ends the ring wait).
- *  2. park (owner): consume NOTIFIED and only poll; else EMPTY -> PARKED, arm the
- *     eventfd read, submit pending SQEs and wait for one completion or the
- *     deadline in a single io_uring_enter; then swap back to EMPTY and reap.
+ *     the driver's eventfd (io_uring: the ring has a read of it armed while parked;
+ *     epoll: it is in the epoll set), which ends the wait.
+ *  2. park (owner): consume NOTIFIED and only poll; else EMPTY -> PARKED, wait for
+ *     one completion (io_uring) or readiness event (epoll), the eventfd or the
+ *     deadline in one system call that also submits what is queued; then swap back
+ *     to EMPTY and handle what arrived.
  *
  * Model: tests/model/park.pml (spin) covers the state machine. */
 #ifndef ORCA_IO_DRIVER_H
@@ -22,32 +25,104 @@
 #include <stdint.h>
 
 typedef struct orca__driver orca__driver;
-
-/* Creates the calling worker thread's driver. Returns NULL and sets *err (a
- * negative errno) when the kernel refuses io_uring (ENOSYS, EPERM, EACCES, ENOMEM);
- * the worker then parks on a futex and I/O calls return -ENOSYS. */
-orca__driver *orca__driver_create(unsigned worker_index, int *err);
-/* Owner thread; no operation may be in flight. */
-void orca__driver_destroy(orca__driver *d);
-/* Owner: submits what is queued and handles completions without blocking. Returns
- * how many operations completed. */
-size_t orca__driver_poll(orca__driver *d);
-/* Owner: sleeps until a completion, an unpark, or the CLOCK_MONOTONIC deadline
- * (< 0: none), submitting queued operations in the same system call. */
-void orca__driver_park(orca__driver *d, int64_t deadline_ns);
-/* Any thread. */
-void orca__driver_unpark(orca__driver *d);
-/* Operations submitted and not yet completed. */
-unsigned orca__driver_inflight(orca__driver *d);
-/* A one-line description of the ring's setup (for logs). */
-const char *orca__driver_describe(orca__driver *d);
+struct orca__op;
 
 /* Counters, owner-written, readable anywhere (relaxed). */
 typedef struct orca__driver_stats {
-	uint64_t enters;      /* io_uring_enter system calls */
-	uint64_t submitted;   /* SQEs handed to the kernel */
-	uint64_t completions; /* CQEs handled */
+	uint64_t enters;      /* waiting/reaping system calls (io_uring_enter, epoll_wait) */
+	uint64_t submitted;   /* io_uring: SQEs handed to the kernel; epoll: fds armed */
+	uint64_t completions; /* operations completed by the driver */
 } orca__driver_stats;
-void orca__driver_stats_read(orca__driver *d, orca__driver_stats *out);
+
+/* The submit results besides -errno. */
+#define ORCA__SUBMIT_PENDING 0 /* the driver owns the op until it completes it */
+#define ORCA__SUBMIT_DONE 1    /* finished at once: the result is in op->res */
+
+typedef struct orca__driver_vtable {
+	const char *name; /* "io_uring", "epoll" */
+	/* Owner thread; no operation may be in flight. */
+	void (*destroy)(orca__driver *d);
+	/* Owner: submits what is queued and handles completions without blocking.
+	 * Returns how many operations completed. */
+	size_t (*poll)(orca__driver *d);
+	/* Owner: sleeps until a completion, an unpark, or the CLOCK_MONOTONIC deadline
+	 * (< 0: none), submitting queued operations in the same system call. */
+	void (*park)(orca__driver *d, int64_t deadline_ns);
+	/* Any thread. */
+	void (*unpark)(orca__driver *d);
+	/* Owner: operations submitted and not yet completed. */
+	unsigned (*inflight)(orca__driver *d);
+	/* A one-line description of the backend's setup (for logs). */
+	const char *(*describe)(orca__driver *d);
+	void (*stats)(orca__driver *d, orca__driver_stats *out);
+	/* Owner (the worker the submitting task runs on): start op. Returns
+	 * ORCA__SUBMIT_PENDING, ORCA__SUBMIT_DONE or -errno (op.h). */
+	int (*submit)(orca__driver *d, struct orca__op *op);
+	/* Any thread: cancel op, which d holds (op.h: state already CANCELLING). */
+	void (*cancel)(orca__driver *d, struct orca__op *op);
+} orca__driver_vtable;
+
+/* The head of every backend's driver struct. */
+struct orca__driver {
+	const orca__driver_vtable *vt;
+};
+
+/* Backends, as orca_backend in include/orca/runtime.h. */
+#define ORCA__BACKEND_IO_URING 1
+#define ORCA__BACKEND_EPOLL 2
+
+/* io/backend.c. Chooses the backend for a new runtime, on the creating thread:
+ * requested is orca_config.backend (0: automatic, then ORCA_BACKEND in the
+ * environment decides). Returns 0 and sets *backend, and *may_fall_back when the
+ * choice was automatic and io_uring won (if a worker's ring is then refused, the
+ * runtime is started again on epoll); or -errno: -EINVAL for an unknown request,
+ * the ring's error when io_uring was forced and refused or failed for a reason
+ * that is not a refusal. Logs the choice and why (orca__log_debug). */
+int orca__backend_select(int requested, int *backend, bool *may_fall_back);
+/* True for the errors that mean "io_uring is refused here": ENOSYS, EPERM,
+ * EACCES, ENOMEM. */
+bool orca__backend_refused(int err);
+const char *orca__backend_name(int backend);
+
+/* Creates the calling worker thread's driver for backend. Returns NULL and sets
+ * *err (a negative errno) on failure. */
+orca__driver *orca__driver_create(int backend, unsigned worker_index, int *err);
+orca__driver *orca__uring_driver_create(unsigned worker_index, int *err);
+orca__driver *orca__epoll_driver_create(unsigned worker_index, int *err);
+/* io/uring_driver.c: sets up and tears down one plain ring; 0 or -errno. */
+int orca__uring_probe(void);
+
+/* With ORCA_LOG=debug in the environment: "orca: <message>\n" on stderr.
+ * Silent otherwise. Any thread. */
+void orca__log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static inline void orca__driver_destroy(orca__driver *d)
+{
+	d->vt->destroy(d);
+}
+static inline size_t orca__driver_poll(orca__driver *d)
+{
+	return d->vt->poll(d);
+}
+static inline void orca__driver_park(orca__driver *d, int64_t deadline_ns)
+{
+	d->vt->park(d, deadline_ns);
+}
+static inline void orca__driver_unpark(orca__driver *d)
+{
+	d->vt->unpark(d);
+}
+static inline unsigned orca__driver_inflight(orca__driver *d)
+{
+	return d->vt->inflight(d);
+}
+static inline const char *orca__driver_describe(orca__driver *d)
+{
+	return d->vt->describe(d);
+}
+static inline void orca__driver_stats_read(orca__driver *d, orca__driver_stats *out)
+{
+	d->vt->stats(d, out);
+}
 
 #endif

@@ -1,11 +1,13 @@
 /* I/O operations as futures (orca_op) and the async twins of the blocking calls.
- * The state machine is in op.h; the ring work in uring_driver.c. */
+ * The state machine is in op.h; the backends' work in uring_driver.c and
+ * epoll_driver.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include <orca/runtime.h>
+#include <orca/task.h>
 
 #include "op.h"
 #include "panic.h"
@@ -13,6 +15,22 @@
 static orca__op *as_op(orca_op *o)
 {
 	return (orca__op *)(void *)o;
+}
+
+/* POOL mode: the op awaits the blocking-pool task that does its system call. */
+static orca_poll poll_pool_job(orca__op *op, orca_context *cx, intptr_t *out)
+{
+	orca_future *job = orca_task_future(op->job);
+	intptr_t r;
+	if (job->vtable->poll(job, cx, &r) == ORCA_PENDING)
+		return ORCA_PENDING;
+	orca_detach(op->job);
+	op->job = NULL;
+	op->state = ORCA_OP_DONE;
+	/* The job's own result is -ECANCELED when it was aborted, even if the system
+	 * call had already run: what it did (an fd opened) must not be lost. */
+	*out = (op->bflags & ORCA_OP_POOL_RAN) ? op->res : r;
+	return ORCA_READY;
 }
 
 static orca_poll op_poll(orca_future *f, orca_context *cx, intptr_t *out)
@@ -26,22 +44,26 @@ static orca_poll op_poll(orca_future *f, orca_context *cx, intptr_t *out)
 		}
 		orca__driver *d = orca__driver_current();
 		if (!d) {
-			/* Not on a worker (-EPERM), or the worker has no io_uring. */
+			/* Not on a worker (-EPERM), or the worker has no driver. */
 			*out = orca_runtime_current() ? -ENOSYS : -EPERM;
 			op->state = ORCA_OP_DONE;
 			return ORCA_READY;
 		}
 		op->waker = orca_waker_clone(cx->waker);
 		op->state = ORCA_OP_SUBMITTED;
-		int err = orca__driver_submit(d, op);
-		if (err) {
-			orca_waker_drop(&op->waker);
-			op->state = ORCA_OP_DONE;
-			*out = err;
-			return ORCA_READY;
-		}
-		return ORCA_PENDING;
+		int r = orca__driver_submit(d, op);
+		if (r == ORCA__SUBMIT_PENDING && op->mode == ORCA_OP_MODE_DRIVER)
+			return ORCA_PENDING;
+		orca_waker_drop(&op->waker);
+		if (r == ORCA__SUBMIT_PENDING)
+			return poll_pool_job(op, cx, out);
+		op->state = ORCA_OP_DONE;
+		*out = r == ORCA__SUBMIT_DONE ? op->res : r;
+		return ORCA_READY;
 	}
+	if (op->mode == ORCA_OP_MODE_POOL && op->state != ORCA_OP_COMPLETED &&
+	    op->state != ORCA_OP_DONE)
+		return poll_pool_job(op, cx, out);
 	orca__op_lock(op);
 	if (op->state == ORCA_OP_COMPLETED) {
 		op->state = ORCA_OP_DONE;
@@ -67,6 +89,15 @@ static orca_poll op_poll(orca_future *f, orca_context *cx, intptr_t *out)
 static void op_cancel(orca_future *f)
 {
 	orca__op *op = (orca__op *)(void *)f;
+	if (op->mode == ORCA_OP_MODE_POOL) {
+		/* Only the task touches a pool op's state. A job that has not started is
+		 * stopped; a running one is waited for (poll_pool_job). */
+		if (op->state == ORCA_OP_SUBMITTED) {
+			op->state = ORCA_OP_CANCELLING;
+			orca_abort(op->job);
+		}
+		return;
+	}
 	orca__op_lock(op);
 	bool request = op->state == ORCA_OP_SUBMITTED;
 	if (request)

@@ -1,12 +1,19 @@
 /* An I/O operation in flight: the inside of orca_op (include/orca/io.h). It lives in
- * the awaiting task's frame; the driver refers to it by address (the SQE's
- * user_data) until its completion arrives.
+ * the awaiting task's frame; the driver refers to it by address (io_uring: the
+ * SQE's user_data; epoll: the fd's waiter list) until it completes.
  *
- * States: INIT -> SUBMITTED (SQE queued on the current worker's ring) ->
- * [CANCELLING (an async cancel was requested)] -> COMPLETED (CQE handled, result
- * stored, waker taken) -> DONE (the awaiting side read the result).
- * `lock` (a byte spinlock) orders the reaper (the ring's worker) against a poll or
- * a cancel from the task, which may be running on another worker by then. */
+ * States: INIT -> SUBMITTED (handed to the current worker's driver) ->
+ * [CANCELLING (a cancel was requested)] -> COMPLETED (result stored, waker taken)
+ * -> DONE (the awaiting side read the result). A submit may also finish at once
+ * (epoll: the non-blocking attempt succeeded): INIT -> DONE in one poll.
+ * `lock` (a byte spinlock) orders the completing side (the driver's worker) against
+ * a poll or a cancel from the task, which may be running on another worker by then.
+ *
+ * Modes: DRIVER, the driver completes it; POOL (epoll backend: regular files, open,
+ * stat, fsync), a blocking-pool task does the system call and the op awaits that
+ * task's join handle (`job`); cancel aborts the job, which stops it if it has not
+ * started and is waited for otherwise, so the buffer is never written after the
+ * await returned. */
 #ifndef ORCA_IO_OP_H
 #define ORCA_IO_OP_H
 
@@ -44,6 +51,16 @@ enum orca__op_state {
 	ORCA_OP_DONE,
 };
 
+enum orca__op_mode {
+	ORCA_OP_MODE_DRIVER = 0,
+	ORCA_OP_MODE_POOL,
+};
+
+/* op->bflags in pool mode: the pool thread ran the system call (res is its result). */
+#define ORCA_OP_POOL_RAN 0x80
+
+struct orca_task;
+
 typedef struct orca__op {
 	orca_future base;
 	uint8_t kind;
@@ -51,14 +68,21 @@ typedef struct orca__op {
 	atomic_flag lock;
 	_Atomic uint8_t cancel_queued; /* on the owning driver's cancel list */
 	int32_t fd;
-	int32_t res;
+	int32_t res;            /* the result; epoll, while pending: bytes done so far */
 	uint32_t len;
 	uint32_t flags;
+	uint8_t mode;           /* enum orca__op_mode, set by submit; the task's side only */
+	uint8_t bflags;         /* the backend's own per-op bits (epoll_driver.c) */
+	uint16_t interest;      /* epoll: the events it waits for */
 	void *addr;             /* buffer, sockaddr, path or msghdr */
 	uint64_t off;           /* offset, addrlen pointer, mode or statx buffer */
 	orca_waker waker;
-	orca__driver *driver;   /* whose ring holds it */
+	union {
+		orca__driver *driver;  /* DRIVER mode: whose driver holds it */
+		struct orca_task *job; /* POOL mode: the blocking-pool task doing it */
+	};
 	struct orca__op *cancel_next;
+	struct orca__op *wait_next; /* epoll: next op on the same fd's waiter list */
 } orca__op;
 
 _Static_assert(sizeof(orca__op) <= sizeof(orca_op), "orca_op.priv must hold an orca__op");
@@ -73,11 +97,17 @@ static inline void orca__op_unlock(orca__op *op)
 	atomic_flag_clear_explicit(&op->lock, memory_order_release);
 }
 
-/* Driver side (io/uring_driver.c): queue op's SQE on d (owner thread). Returns 0 or
- * -errno. */
-int orca__driver_submit(orca__driver *d, orca__op *op);
-/* Cancel op, which is in d's ring, from any thread. */
-void orca__driver_cancel(orca__driver *d, orca__op *op);
+/* Start op on d (owner thread): ORCA__SUBMIT_PENDING, ORCA__SUBMIT_DONE (result in
+ * op->res) or -errno. */
+static inline int orca__driver_submit(orca__driver *d, orca__op *op)
+{
+	return d->vt->submit(d, op);
+}
+/* Cancel op, which d holds, from any thread. */
+static inline void orca__driver_cancel(orca__driver *d, orca__op *op)
+{
+	d->vt->cancel(d, op);
+}
 
 /* The driver of the worker the caller runs on, or NULL. */
 orca__driver *orca__driver_current(void);

@@ -46,7 +46,8 @@ int __asan_region_is_poisoned(void *beg, size_t size);
 
 enum { EMPTY = 0, PARKED = 1, NOTIFIED = 2 };
 
-struct orca__driver {
+typedef struct uring_driver {
+	orca__driver base; /* first: the driver.h interface */
 	struct io_uring ring;
 	unsigned setup_flags;
 	bool defer_taskrun;
@@ -61,9 +62,14 @@ struct orca__driver {
 	_Atomic int cancel_pending;
 	_Atomic uint64_t enters, submitted, completions;
 	char describe[160];
-};
+} uring_driver;
 
-static int setup_ring(orca__driver *d)
+static uring_driver *as_uring(orca__driver *d)
+{
+	return (uring_driver *)(void *)d;
+}
+
+static int setup_ring(uring_driver *d)
 {
 	/* Newest flags first; each failure (older kernel) drops the newest. */
 	static const unsigned attempts[] = {
@@ -90,14 +96,26 @@ static int setup_ring(orca__driver *d)
 	return err;
 }
 
-orca__driver *orca__driver_create(unsigned worker_index, int *err)
+static const orca__driver_vtable uring_vtable;
+
+int orca__uring_probe(void)
 {
-	orca__driver *d = aligned_alloc(64, (sizeof(*d) + 63) & ~(size_t)63);
+	struct io_uring ring;
+	int err = io_uring_queue_init(ORCA_RING_ENTRIES, &ring, 0);
+	if (err == 0)
+		io_uring_queue_exit(&ring);
+	return err;
+}
+
+orca__driver *orca__uring_driver_create(unsigned worker_index, int *err)
+{
+	uring_driver *d = aligned_alloc(64, (sizeof(*d) + 63) & ~(size_t)63);
 	if (!d) {
 		*err = -ENOMEM;
 		return NULL;
 	}
 	memset(d, 0, sizeof(*d));
+	d->base.vt = &uring_vtable;
 	*err = setup_ring(d);
 	if (*err) {
 		free(d);
@@ -120,22 +138,24 @@ orca__driver *orca__driver_create(unsigned worker_index, int *err)
 		 d->defer_taskrun ? " DEFER_TASKRUN" : "",
 		 (d->setup_flags & IORING_SETUP_COOP_TASKRUN) ? " COOP_TASKRUN" : "",
 		 registered ? " registered-fd" : "");
+	orca__log_debug("%s", d->describe);
 	*err = 0;
-	return d;
+	return &d->base;
 }
 
-const char *orca__driver_describe(orca__driver *d)
+static const char *uring_describe(orca__driver *base)
 {
-	return d->describe;
+	return as_uring(base)->describe;
 }
 
-unsigned orca__driver_inflight(orca__driver *d)
+static unsigned uring_inflight(orca__driver *base)
 {
-	return d->inflight;
+	return as_uring(base)->inflight;
 }
 
-void orca__driver_stats_read(orca__driver *d, orca__driver_stats *out)
+static void uring_stats(orca__driver *base, orca__driver_stats *out)
 {
+	uring_driver *d = as_uring(base);
 	out->enters = atomic_load_explicit(&d->enters, memory_order_relaxed);
 	out->submitted = atomic_load_explicit(&d->submitted, memory_order_relaxed);
 	out->completions = atomic_load_explicit(&d->completions, memory_order_relaxed);
@@ -148,8 +168,9 @@ static void count(_Atomic uint64_t *c, uint64_t n)
 			      memory_order_relaxed);
 }
 
-void orca__driver_destroy(orca__driver *d)
+static void uring_destroy(orca__driver *base)
 {
+	uring_driver *d = as_uring(base);
 	if (d->inflight)
 		orca__panic("driver: ring torn down with operations in flight");
 	io_uring_queue_exit(&d->ring);
@@ -159,7 +180,7 @@ void orca__driver_destroy(orca__driver *d)
 }
 
 /* An SQE, submitting what is queued if the SQ ring is full. */
-static struct io_uring_sqe *get_sqe(orca__driver *d)
+static struct io_uring_sqe *get_sqe(uring_driver *d)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
 	if (sqe)
@@ -231,20 +252,21 @@ static void prep(struct io_uring_sqe *sqe, orca__op *op)
 	}
 }
 
-int orca__driver_submit(orca__driver *d, orca__op *op)
+static int uring_submit(orca__driver *base, orca__op *op)
 {
+	uring_driver *d = as_uring(base);
 	struct io_uring_sqe *sqe = get_sqe(d);
 	if (!sqe)
 		return -EBUSY;
 	prep(sqe, op);
 	io_uring_sqe_set_data(sqe, op);
-	op->driver = d;
+	op->driver = base;
 	d->queued++;
 	d->inflight++;
-	return 0;
+	return ORCA__SUBMIT_PENDING;
 }
 
-static void queue_cancel_sqe(orca__driver *d, orca__op *op)
+static void queue_cancel_sqe(uring_driver *d, orca__op *op)
 {
 	struct io_uring_sqe *sqe = get_sqe(d);
 	if (!sqe)
@@ -254,11 +276,12 @@ static void queue_cancel_sqe(orca__driver *d, orca__op *op)
 	d->queued++;
 }
 
-orca__driver *orca__driver_current(void);
+static void uring_unpark(orca__driver *base);
 
-void orca__driver_cancel(orca__driver *d, orca__op *op)
+static void uring_cancel(orca__driver *base, orca__op *op)
 {
-	if (orca__driver_current() == d) {
+	uring_driver *d = as_uring(base);
+	if (orca__driver_current() == base) {
 		queue_cancel_sqe(d, op);
 		return;
 	}
@@ -268,11 +291,11 @@ void orca__driver_cancel(orca__driver *d, orca__op *op)
 	atomic_store_explicit(&op->cancel_queued, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&d->cancel_lock);
 	atomic_store_explicit(&d->cancel_pending, 1, memory_order_release);
-	orca__driver_unpark(d);
+	uring_unpark(base);
 }
 
 /* Owner: turn cancel requests from other workers into cancel SQEs. */
-static void drain_cancel_requests(orca__driver *d)
+static void drain_cancel_requests(uring_driver *d)
 {
 	if (!atomic_load_explicit(&d->cancel_pending, memory_order_acquire))
 		return;
@@ -287,7 +310,7 @@ static void drain_cancel_requests(orca__driver *d)
 	pthread_mutex_unlock(&d->cancel_lock);
 }
 
-static void unlink_cancel_request(orca__driver *d, orca__op *op)
+static void unlink_cancel_request(uring_driver *d, orca__op *op)
 {
 	pthread_mutex_lock(&d->cancel_lock);
 	if (atomic_load_explicit(&op->cancel_queued, memory_order_relaxed)) {
@@ -306,7 +329,7 @@ static bool writes_into_buffer(const orca__op *op)
 	return op->kind == ORCA_OP_READ || op->kind == ORCA_OP_PREAD || op->kind == ORCA_OP_RECV;
 }
 
-static void complete(orca__driver *d, orca__op *op, int32_t res)
+static void complete(uring_driver *d, orca__op *op, int32_t res)
 {
 	d->inflight--;
 #if ORCA_IO_ASAN
@@ -330,7 +353,7 @@ static void complete(orca__driver *d, orca__op *op, int32_t res)
 	orca_waker_wake(&w);
 }
 
-static size_t reap(orca__driver *d)
+static size_t reap(uring_driver *d)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
@@ -354,7 +377,7 @@ static size_t reap(orca__driver *d)
 	return ops;
 }
 
-static void note_submitted(orca__driver *d, int r)
+static void note_submitted(uring_driver *d, int r)
 {
 	count(&d->enters, 1);
 	if (r > 0) {
@@ -363,7 +386,7 @@ static void note_submitted(orca__driver *d, int r)
 	}
 }
 
-size_t orca__driver_poll(orca__driver *d)
+static size_t poll_ring(uring_driver *d)
 {
 	drain_cancel_requests(d);
 	/* With DEFER_TASKRUN completions are only posted when we enter the kernel; it
@@ -378,20 +401,26 @@ size_t orca__driver_poll(orca__driver *d)
 	return reap(d);
 }
 
-void orca__driver_park(orca__driver *d, int64_t deadline_ns)
+static size_t uring_poll(orca__driver *base)
 {
+	return poll_ring(as_uring(base));
+}
+
+static void uring_park(orca__driver *base, int64_t deadline_ns)
+{
+	uring_driver *d = as_uring(base);
 	drain_cancel_requests(d);
 	uint32_t expected = NOTIFIED;
 	if (atomic_compare_exchange_strong_explicit(&d->park_state, &expected, EMPTY,
 						    memory_order_acquire, memory_order_relaxed)) {
-		orca__driver_poll(d);
+		poll_ring(d);
 		return;
 	}
 	expected = EMPTY;
 	if (!atomic_compare_exchange_strong_explicit(&d->park_state, &expected, PARKED,
 						     memory_order_acq_rel, memory_order_acquire)) {
 		atomic_store_explicit(&d->park_state, EMPTY, memory_order_relaxed);
-		orca__driver_poll(d);
+		poll_ring(d);
 		return;
 	}
 	if (!d->eventfd_armed) {
@@ -420,11 +449,12 @@ void orca__driver_park(orca__driver *d, int64_t deadline_ns)
 		note_submitted(d, r);
 	}
 	atomic_exchange_explicit(&d->park_state, EMPTY, memory_order_acquire);
-	orca__driver_poll(d);
+	poll_ring(d);
 }
 
-void orca__driver_unpark(orca__driver *d)
+static void uring_unpark(orca__driver *base)
 {
+	uring_driver *d = as_uring(base);
 	/* Release: work published before the unpark is seen by the woken worker. */
 	if (atomic_exchange_explicit(&d->park_state, NOTIFIED, memory_order_release) == PARKED) {
 		uint64_t one = 1;
@@ -432,3 +462,16 @@ void orca__driver_unpark(orca__driver *d)
 		(void)r; /* EAGAIN only if the counter is saturated: a wake is pending anyway */
 	}
 }
+
+static const orca__driver_vtable uring_vtable = {
+	.name = "io_uring",
+	.destroy = uring_destroy,
+	.poll = uring_poll,
+	.park = uring_park,
+	.unpark = uring_unpark,
+	.inflight = uring_inflight,
+	.describe = uring_describe,
+	.stats = uring_stats,
+	.submit = uring_submit,
+	.cancel = uring_cancel,
+};

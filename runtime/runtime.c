@@ -9,6 +9,9 @@
  *     until the deadline: then report -ETIMEDOUT and leave the workers running, as
  *     freeing a stack a task still runs on would be worse than a leak;
  *  4. stop the blocking pool's threads; set stop, unpark every worker, join them.
+ *
+ * The I/O backend is chosen before the workers start (io/backend.c); each worker
+ * creates its driver of that backend on its own thread.
  */
 #include <errno.h>
 #include <sched.h>
@@ -85,26 +88,13 @@ static void stop_workers(orca_runtime *rt, unsigned started)
 	rt->workers_joined = 1;
 }
 
-int orca_runtime_create(orca_runtime **out, const orca_config *cfg)
+static int runtime_start(orca_runtime **out, orca_config c, unsigned n, int backend)
 {
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	orca_config c;
-	orca_config_init(&c);
-	if (cfg)
-		c = *cfg;
-	if (c.workers > ORCA_MAX_WORKERS || c.stack_size > ORCA_MAX_STACK ||
-	    c.blocking_keep_alive_ns < 0)
-		return -EINVAL;
-	unsigned n = c.workers ? c.workers : usable_cpus();
-	if (n > ORCA_MAX_WORKERS)
-		n = ORCA_MAX_WORKERS;
-
 	orca_runtime *rt = calloc(1, sizeof(*rt));
 	if (!rt)
 		return -ENOMEM;
 	rt->nworkers = n;
+	rt->backend = backend;
 	atomic_init(&rt->next_id, 1);
 	rt->stack_size = c.stack_size ? c.stack_size : ORCA_DEFAULT_STACK;
 	size_t header = (sizeof(orca__stackful_task) + 63) & ~(size_t)63;
@@ -159,8 +149,46 @@ int orca_runtime_create(orca_runtime **out, const orca_config *cfg)
 		}
 	}
 	wait_workers_ready(rt, n);
+	for (unsigned i = 0; i < n; i++) {
+		int err = rt->workers[i]->driver_err;
+		if (err) {
+			orca__log_debug("worker %u: %s driver failed: %s", i,
+					orca__backend_name(backend), orca_strerror(err));
+			stop_workers(rt, n);
+			runtime_destroy(rt);
+			return err;
+		}
+	}
 	*out = rt;
 	return 0;
+}
+
+int orca_runtime_create(orca_runtime **out, const orca_config *cfg)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	orca_config c;
+	orca_config_init(&c);
+	if (cfg)
+		c = *cfg;
+	if (c.workers > ORCA_MAX_WORKERS || c.stack_size > ORCA_MAX_STACK ||
+	    c.blocking_keep_alive_ns < 0)
+		return -EINVAL;
+	unsigned n = c.workers ? c.workers : usable_cpus();
+	if (n > ORCA_MAX_WORKERS)
+		n = ORCA_MAX_WORKERS;
+	int backend;
+	bool may_fall_back;
+	int err = orca__backend_select((int)c.backend, &backend, &may_fall_back);
+	if (err)
+		return err;
+	err = runtime_start(out, c, n, backend);
+	if (err && may_fall_back && orca__backend_refused(err)) {
+		orca__log_debug("runtime: a worker's ring was refused: backend epoll");
+		err = runtime_start(out, c, n, ORCA__BACKEND_EPOLL);
+	}
+	return err;
 }
 
 unsigned orca_runtime_workers(const orca_runtime *rt)

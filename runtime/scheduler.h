@@ -80,8 +80,8 @@ typedef struct orca__worker {
 	uint32_t tick;
 	uint64_t rng;
 	orca__parker parker;           /* parks here when there is no I/O driver */
-	struct orca__driver *driver;   /* io/driver.h; NULL if io_uring was refused */
-	int driver_err;                /* why driver is NULL */
+	struct orca__driver *driver;   /* io/driver.h, of the runtime's backend */
+	int driver_err;                /* why driver is NULL (the runtime then fails) */
 	orca__timer_heap timers;
 	/* While parked: the deadline it sleeps until (INT64_MAX: none); see
 	 * worker.c "Timers across workers". ORCA_NOT_PARKED while running. */
@@ -93,6 +93,7 @@ typedef struct orca__worker {
 
 struct orca_runtime {
 	unsigned nworkers;
+	int backend; /* io/driver.h ORCA__BACKEND_*: chosen once, every worker's driver */
 	orca__worker **workers;
 	orca__inject inject;
 	orca__idle idle;

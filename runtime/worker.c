@@ -323,7 +323,7 @@ void *orca__worker_main(void *arg)
 	/* The ring is created here, on the thread that will be its only submitter
 	 * (SINGLE_ISSUER). The runtime waits for every worker to get this far before
 	 * anyone may unpark it. */
-	w->driver = orca__driver_create(w->index, &w->driver_err);
+	w->driver = orca__driver_create(rt->backend, w->index, &w->driver_err);
 	pthread_mutex_lock(&rt->shutdown_lock);
 	rt->workers_ready++;
 	pthread_cond_broadcast(&rt->shutdown_cond);

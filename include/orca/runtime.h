@@ -15,6 +15,18 @@ extern "C" {
 
 typedef struct orca_runtime orca_runtime;
 
+/* The I/O backend behind every orca_read/orca_recv/... of a runtime. */
+typedef enum orca_backend {
+	/* io_uring, or epoll when the kernel refuses io_uring (ENOSYS, EPERM, EACCES,
+	 * ENOMEM: Docker's default seccomp profile, kernel.io_uring_disabled, ...).
+	 * The environment variable ORCA_BACKEND=epoll or =io_uring overrides it. */
+	ORCA_BACKEND_AUTO = 0,
+	/* io_uring only: runtime creation fails if the kernel refuses it. */
+	ORCA_BACKEND_IO_URING = 1,
+	/* epoll (readiness + non-blocking calls; files on the blocking pool). */
+	ORCA_BACKEND_EPOLL = 2,
+} orca_backend;
+
 /* Runtime settings. Initialise with orca_config_init, then change what you need. */
 typedef struct orca_config {
 	/* Worker threads; 0 = the CPUs this process may run on (sched_getaffinity). */
@@ -29,14 +41,22 @@ typedef struct orca_config {
 	/* How long an idle blocking-pool thread waits for work before it exits, in
 	 * nanoseconds; 0 = 10 s. */
 	int64_t blocking_keep_alive_ns;
+	/* The I/O backend; 0 (ORCA_BACKEND_AUTO) = io_uring if the kernel allows it,
+	 * else epoll, unless ORCA_BACKEND in the environment says otherwise. */
+	orca_backend backend;
 } orca_config;
 
 /* Fills *cfg with the defaults (all zero: see the fields). Never fails. */
 ORCA_API void orca_config_init(orca_config *cfg);
 
 /* Creates a runtime and starts its workers. cfg may be NULL for the defaults.
+ * The I/O backend is chosen here, once for all workers (see orca_backend); with
+ * ORCA_LOG=debug in the environment the choice and its reason go to stderr.
  * Errors: -EINVAL (rt NULL, absurd sizes: more than 1024 workers or a stack over
- * 1 GiB), -ENOMEM, or the error of starting a thread. Does not suspend. */
+ * 1 GiB, an unknown backend or ORCA_BACKEND value), -ENOMEM, the error of starting
+ * a thread, or, when io_uring is required (ORCA_BACKEND_IO_URING or
+ * ORCA_BACKEND=io_uring) and the kernel refuses it, io_uring_setup's error (-EPERM,
+ * -ENOSYS, ...). Does not suspend. */
 ORCA_API int orca_runtime_create(orca_runtime **rt, const orca_config *cfg);
 
 /* Runs fn(arg) as a stackful task on rt and blocks the calling (non-worker) thread
@@ -65,6 +85,9 @@ ORCA_API int orca_runtime_free(orca_runtime *rt);
 
 /* The number of worker threads of rt (0 if rt is NULL). */
 ORCA_API unsigned orca_runtime_workers(const orca_runtime *rt);
+
+/* The I/O backend rt runs on: "io_uring" or "epoll" (NULL if rt is NULL). */
+ORCA_API const char *orca_runtime_backend(const orca_runtime *rt);
 
 /* The runtime whose task or worker is calling, or NULL from a plain thread. */
 ORCA_API orca_runtime *orca_runtime_current(void);
