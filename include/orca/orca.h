@@ -3,6 +3,7 @@
 #ifndef ORCA_H
 #define ORCA_H
 
+#include <orca/chan.h>
 #include <orca/common.h>
 #include <orca/future.h>
 #include <orca/io.h>
