@@ -313,9 +313,11 @@ static orca_poll send_poll(orca_future *f, orca_context *cx, intptr_t *out)
 	return ORCA_READY;
 }
 
-static void send_drop(orca_future *f)
+/* A send or receive abandoned (abort, timeout, lost select) while queued or just
+ * served: leaves its queue, or passes on what it was handed at that moment, the
+ * slot (a sender) or the wake-up (a receiver). */
+static void op_drop(orca__chan_op *op, bool sender)
 {
-	orca__chan_op *op = (orca__chan_op *)f;
 	orca_chan *ch = op->ch;
 	if (!ch)
 		return;
@@ -328,16 +330,22 @@ static void send_drop(orca_future *f)
 	orca__lock_acquire(&ch->lock);
 	ws = atomic_load_explicit(&op->node.state, memory_order_relaxed);
 	if (ws == ORCA__W_WAITING) {
-		orca__waiter_leave(&ch->senders, &op->node, &stale);
-	} else if (ws == ORCA__W_GRANTED) {
-		/* Granted a slot as we gave up: it goes to the next sender. */
+		orca__waiter_leave(sender ? &ch->senders : &ch->receivers, &op->node, &stale);
+	} else if (ws == ORCA__W_GRANTED && sender) {
 		ch->reserved--;
 		if (!ch->closed)
 			grant_senders(ch, &b);
+	} else if (ws == ORCA__W_GRANTED) {
+		wake_receiver(ch, &b);
 	}
 	set_idle(op);
 	unlock_and_wake(ch, &b, false);
 	orca_waker_drop(&stale);
+}
+
+static void send_drop(orca_future *f)
+{
+	op_drop((orca__chan_op *)f, true);
 }
 
 static const orca_future_vtable send_vtable = {.poll = send_poll, .drop = send_drop};
@@ -383,25 +391,7 @@ static orca_poll recv_poll(orca_future *f, orca_context *cx, intptr_t *out)
 
 static void recv_drop(orca_future *f)
 {
-	orca__chan_op *op = (orca__chan_op *)f;
-	orca_chan *ch = op->ch;
-	if (!ch)
-		return;
-	uint32_t ws = orca__waiter_state(&op->node);
-	if (ws != ORCA__W_WAITING && ws != ORCA__W_GRANTED)
-		return;
-	orca__wake_batch b;
-	b.n = 0;
-	orca_waker stale = {0};
-	orca__lock_acquire(&ch->lock);
-	ws = atomic_load_explicit(&op->node.state, memory_order_relaxed);
-	if (ws == ORCA__W_WAITING)
-		orca__waiter_leave(&ch->receivers, &op->node, &stale);
-	else if (ws == ORCA__W_GRANTED)
-		wake_receiver(ch, &b); /* our wake-up goes to the next receiver */
-	set_idle(op);
-	unlock_and_wake(ch, &b, false);
-	orca_waker_drop(&stale);
+	op_drop((orca__chan_op *)f, false);
 }
 
 static const orca_future_vtable recv_vtable = {.poll = recv_poll, .drop = recv_drop};

@@ -156,8 +156,13 @@ static inline void orca__waiter_leave(orca__waitq *q, orca__waiter *w, orca_wake
 
 /* Wakers collected under a lock and woken after it is released. A batch is
  * bounded (Tokio's WakeList holds 32): a caller waking more releases the lock,
- * wakes the batch and takes the lock again. */
+ * wakes the batch and takes the lock again. Test builds use tiny batches so that
+ * path runs in every test that wakes more than two waiters. */
+#ifdef ORCA_TESTING
+#define ORCA__WAKE_BATCH 2
+#else
 #define ORCA__WAKE_BATCH 32
+#endif
 
 typedef struct orca__wake_batch {
 	unsigned n;

@@ -1,39 +1,27 @@
-/* Watch channels (Tokio's watch): one value and a version number bumped by every
- * send. A receiver remembers the version it saw last and waits for a newer one.
- * Waiters are stamped with the version they have seen; a send serves every waiter
- * (RELEASED: nothing to pass on), close serves them with CLOSED. */
+/* Watch channels (Tokio's watch): one value; the source's position is its version,
+ * bumped by every send. A receiver is a cursor holding the version it saw last
+ * (cursor.h) and waits for a newer one; intermediate values may be skipped. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <orca/chan.h>
-
-#include "waitq.h"
+#include "cursor.h"
 #include "wait.h"
 
 struct orca_watch {
-	orca__lock lock;
-	_Atomic uint32_t refs;
+	orca__cursor_src s; /* position: the value's version */
 	size_t msg_size;
-	uint64_t version; /* under the lock, as the rest */
-	bool closed;
-	orca__waitq waiters;
-	unsigned char value[];
+	unsigned char value[]; /* under the lock */
 };
 
 struct orca_watch_rx {
-	orca_watch *w;
-	uint64_t seen; /* under w's lock */
+	orca__cursor c; /* pos: the version it saw last */
 };
 
-typedef struct ORCA__MAY_ALIAS watch_recv {
-	orca_future base;
-	orca__waiter node;
-	orca_watch_rx *rx;
-	void *buf;
-} watch_recv;
-
-_Static_assert(sizeof(orca_chan_future) >= sizeof(watch_recv), "orca_chan_future too small");
+static orca_watch *of(orca__cursor *c)
+{
+	return (orca_watch *)(void *)c->src;
+}
 
 int orca_watch_create(orca_watch **out, size_t msg_size, const void *initial)
 {
@@ -45,8 +33,7 @@ int orca_watch_create(orca_watch **out, size_t msg_size, const void *initial)
 	orca_watch *w = calloc(1, sizeof(*w) + msg_size);
 	if (!w)
 		return -ENOMEM;
-	atomic_init(&w->lock.word, 0);
-	atomic_init(&w->refs, 1);
+	orca__cursor_src_init(&w->s);
 	w->msg_size = msg_size;
 	if (msg_size)
 		memcpy(w->value, initial, msg_size);
@@ -58,7 +45,7 @@ int orca_watch_retain(orca_watch *w)
 {
 	if (!w)
 		return -EINVAL;
-	atomic_fetch_add_explicit(&w->refs, 1, memory_order_relaxed);
+	orca__cursor_src_retain(&w->s);
 	return 0;
 }
 
@@ -66,8 +53,7 @@ int orca_watch_release(orca_watch *w)
 {
 	if (!w)
 		return -EINVAL;
-	/* acq_rel: the last owner sees every other owner's use before freeing. */
-	if (atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) == 1)
+	if (orca__cursor_src_release(&w->s))
 		free(w);
 	return 0;
 }
@@ -79,11 +65,11 @@ int orca_watch_subscribe(orca_watch *w, orca_watch_rx **out)
 	orca_watch_rx *rx = malloc(sizeof(*rx));
 	if (!rx)
 		return -ENOMEM;
-	orca_watch_retain(w);
-	rx->w = w;
-	orca__lock_acquire(&w->lock);
-	rx->seen = w->version;
-	orca__lock_release(&w->lock);
+	orca__cursor_src_retain(&w->s);
+	rx->c.src = &w->s;
+	orca__lock_acquire(&w->s.lock);
+	rx->c.pos = w->s.position;
+	orca__lock_release(&w->s.lock);
 	*out = rx;
 	return 0;
 }
@@ -92,7 +78,7 @@ int orca_watch_rx_free(orca_watch_rx *rx)
 {
 	if (!rx)
 		return -EINVAL;
-	orca_watch *w = rx->w;
+	orca_watch *w = of(&rx->c);
 	free(rx);
 	orca_watch_release(w);
 	return 0;
@@ -102,15 +88,14 @@ int orca_watch_send(orca_watch *w, const void *msg)
 {
 	if (!w || (!msg && w->msg_size))
 		return -EINVAL;
-	orca__lock_acquire(&w->lock);
-	if (w->closed) {
-		orca__lock_release(&w->lock);
+	orca__lock_acquire(&w->s.lock);
+	if (w->s.closed) {
+		orca__lock_release(&w->s.lock);
 		return -EPIPE;
 	}
 	if (w->msg_size)
 		memcpy(w->value, msg, w->msg_size);
-	uint64_t seen = w->version++;
-	orca__waitq_serve_upto(&w->waiters, &w->lock, seen, ORCA__W_RELEASED);
+	orca__cursor_publish_unlock(&w->s);
 	return 0;
 }
 
@@ -118,10 +103,10 @@ int orca_watch_get(orca_watch *w, void *buf)
 {
 	if (!w || (!buf && w->msg_size))
 		return -EINVAL;
-	orca__lock_acquire(&w->lock);
+	orca__lock_acquire(&w->s.lock);
 	if (w->msg_size)
 		memcpy(buf, w->value, w->msg_size);
-	orca__lock_release(&w->lock);
+	orca__lock_release(&w->s.lock);
 	return 0;
 }
 
@@ -129,21 +114,19 @@ int orca_watch_close(orca_watch *w)
 {
 	if (!w)
 		return -EINVAL;
-	orca__lock_acquire(&w->lock);
-	w->closed = true;
-	orca__waitq_serve_upto(&w->waiters, &w->lock, UINT64_MAX, ORCA__W_CLOSED);
+	orca__cursor_close(&w->s);
 	return 0;
 }
 
-/* Takes the value if rx has not seen it: 0, or -EAGAIN / -EPIPE. Under the lock. */
-static int take_locked(orca_watch_rx *rx, void *buf)
+/* Under the lock: the value, if c has not seen this version. */
+static int64_t take(orca__cursor *c, void *buf)
 {
-	orca_watch *w = rx->w;
-	if (rx->seen == w->version)
-		return w->closed ? -EPIPE : -EAGAIN;
+	orca_watch *w = of(c);
+	if (c->pos == w->s.position)
+		return w->s.closed ? -EPIPE : -EAGAIN;
 	if (w->msg_size && buf)
 		memcpy(buf, w->value, w->msg_size);
-	rx->seen = w->version;
+	c->pos = w->s.position;
 	return 0;
 }
 
@@ -151,69 +134,19 @@ int orca_watch_try_recv(orca_watch_rx *rx, void *buf)
 {
 	if (!rx)
 		return -EINVAL;
-	orca__lock_acquire(&rx->w->lock);
-	int r = take_locked(rx, buf);
-	orca__lock_release(&rx->w->lock);
-	return r;
+	return (int)orca__cursor_try_recv(&rx->c, buf, take);
 }
 
 static orca_poll recv_poll(orca_future *f, orca_context *cx, intptr_t *out)
 {
-	watch_recv *r = (watch_recv *)f;
-	if (!r->rx) {
-		*out = -EINVAL;
-		return ORCA_READY;
-	}
-	orca_watch *w = r->rx->w;
-	orca_waker stale = {0};
-	orca__lock_acquire(&w->lock);
-	uint32_t ws = atomic_load_explicit(&r->node.state, memory_order_relaxed);
-	int got = take_locked(r->rx, r->buf);
-	orca_poll p = ORCA_READY;
-	if (got != -EAGAIN) {
-		if (ws == ORCA__W_WAITING)
-			orca__waiter_leave(&w->waiters, &r->node, &stale);
-		atomic_store_explicit(&r->node.state, ORCA__W_IDLE, memory_order_relaxed);
-		*out = got;
-	} else if (ws == ORCA__W_WAITING) {
-		orca__waiter_refresh(&r->node, cx->waker, &stale);
-		p = ORCA_PENDING;
-	} else {
-		r->node.n = w->version;
-		orca__waiter_enqueue(&w->waiters, &r->node, cx->waker, false);
-		p = ORCA_PENDING;
-	}
-	orca__lock_release(&w->lock);
-	orca_waker_drop(&stale);
-	return p;
+	return orca__cursor_recv_poll(f, cx, out, take);
 }
 
-static void recv_drop(orca_future *f)
-{
-	watch_recv *r = (watch_recv *)f;
-	if (!r->rx || orca__waiter_state(&r->node) != ORCA__W_WAITING)
-		return;
-	orca_watch *w = r->rx->w;
-	orca_waker stale = {0};
-	orca__lock_acquire(&w->lock);
-	if (atomic_load_explicit(&r->node.state, memory_order_relaxed) == ORCA__W_WAITING)
-		orca__waiter_leave(&w->waiters, &r->node, &stale);
-	orca__lock_release(&w->lock);
-	orca_waker_drop(&stale);
-}
-
-static const orca_future_vtable recv_vtable = {.poll = recv_poll, .drop = recv_drop};
+static const orca_future_vtable recv_vtable = {.poll = recv_poll, .drop = orca__cursor_recv_drop};
 
 orca_future *orca_watch_recv_future(orca_chan_future *f, orca_watch_rx *rx, void *buf)
 {
-	if (!f)
-		return NULL;
-	watch_recv *r = (watch_recv *)(void *)f;
-	r->base.vtable = &recv_vtable;
-	orca__waiter_init(&r->node, 0);
-	r->rx = rx;
-	r->buf = buf;
-	return &r->base;
+	return orca__cursor_recv_init(f, &recv_vtable, rx ? &rx->c : NULL, buf);
 }
 
 int orca_watch_recv(orca_watch_rx *rx, void *buf)
