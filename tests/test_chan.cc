@@ -396,9 +396,13 @@ TEST_P(Chan, BoundedSendReallySuspendsWhenFull)
 				  if (orca_chan_recv(c, &got) != 0 || got != i)
 					  return 2;
 				  if (i == 0) {
+					  // One slot freed: exactly one more send gets through.
+					  int64_t deadline = orca_now() + ORCA_SEC(5);
+					  while (sent.load() < 3 && orca_now() < deadline)
+						  orca_sleep(ORCA_MSEC(1));
 					  orca_sleep(ORCA_MSEC(10));
 					  if (sent.load() != 3)
-						  return 3; // one slot freed: exactly one more send
+						  return 3;
 				  }
 			  }
 			  intptr_t r = -1;

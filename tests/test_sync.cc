@@ -713,9 +713,12 @@ TEST_P(Sync, NotifyWakesTasks)
 			  orca_sleep(ORCA_MSEC(10));
 			  orca_notify_one(&n);
 			  orca_notify_one(&n);
+			  int64_t deadline = orca_now() + ORCA_SEC(5);
+			  while (woke.load() < 2 && orca_now() < deadline)
+				  orca_sleep(ORCA_MSEC(1));
 			  orca_sleep(ORCA_MSEC(10));
 			  if (woke.load() != 2)
-				  return 1;
+				  return 1; // two notify_one: exactly two woken
 			  orca_notify_all(&n);
 			  for (auto *h : hs)
 				  orca_join(h, nullptr);

@@ -12,7 +12,8 @@
  *  - Every wait is an orca_future (orca_chan_future, made by the *_future
  *    functions), usable with orca_await, orca_await_timeout, orca_select and
  *    stackless tasks; the plain functions await it and must be called from a
- *    stackful task (else -EPERM). No allocation per wait.
+ *    stackful task (else -EPERM). The *_future functions only fill in the
+ *    future; they never suspend. No allocation per wait.
  *  - Close: receivers first drain what is buffered, then get -EPIPE; senders get
  *    -EPIPE at once (including those waiting for room).
  *  - Cancellation-safe: a send or receive that is aborted (-ECANCELED), times out
@@ -69,11 +70,12 @@ ORCA_API int orca_chan_create_unbounded(orca_chan **ch, size_t msg_size);
  * Never suspends. */
 ORCA_API int orca_chan_create_oneshot(orca_chan **ch, size_t msg_size);
 
-/* Takes another reference to ch. Returns 0; -EINVAL. Any thread. */
+/* Takes another reference to ch. Returns 0; -EINVAL. Any thread. Never suspends. */
 ORCA_API int orca_chan_retain(orca_chan *ch);
 
 /* Drops a reference; the last one frees the channel and any messages still in it
- * (no task may be waiting on it or use it after). Returns 0; -EINVAL. */
+ * (no task may be waiting on it or use it after). Returns 0; -EINVAL. Any thread.
+ * Never suspends. */
 ORCA_API int orca_chan_release(orca_chan *ch);
 
 /* Closes ch (Go's close): waiting and later senders get -EPIPE; receivers get the
@@ -81,10 +83,10 @@ ORCA_API int orca_chan_release(orca_chan *ch);
  * Never suspends. */
 ORCA_API int orca_chan_close(orca_chan *ch);
 
-/* True once ch is closed (false for NULL). */
+/* True once ch is closed (false for NULL). Never suspends. */
 ORCA_API bool orca_chan_is_closed(orca_chan *ch);
 
-/* The number of messages buffered now (a snapshot), or -EINVAL. */
+/* The number of messages buffered now (a snapshot), or -EINVAL. Never suspends. */
 ORCA_API int64_t orca_chan_len(orca_chan *ch);
 
 /* Sends a copy of the msg_size bytes at msg, waiting while the channel is full.
@@ -198,7 +200,8 @@ ORCA_API int orca_broadcast_release(orca_broadcast *b);
  * -EINVAL; -ENOMEM. Never suspends. */
 ORCA_API int orca_broadcast_subscribe(orca_broadcast *b, orca_broadcast_rx **rx);
 
-/* Frees a receiver (none of its receives may be waiting). Returns 0; -EINVAL. */
+/* Frees a receiver (none of its receives may be waiting). Returns 0; -EINVAL.
+ * Never suspends. */
 ORCA_API int orca_broadcast_rx_free(orca_broadcast_rx *rx);
 
 /* Sends a copy of msg to every receiver. Never waits. Returns the number of
@@ -255,7 +258,8 @@ ORCA_API int orca_watch_release(orca_watch *w);
  * Returns 0; -EINVAL; -ENOMEM. Never suspends. */
 ORCA_API int orca_watch_subscribe(orca_watch *w, orca_watch_rx **rx);
 
-/* Frees a receiver (none of its receives may be waiting). Returns 0; -EINVAL. */
+/* Frees a receiver (none of its receives may be waiting). Returns 0; -EINVAL.
+ * Never suspends. */
 ORCA_API int orca_watch_rx_free(orca_watch_rx *rx);
 
 /* Replaces the value with a copy of msg and wakes every waiting receiver.

@@ -8,7 +8,8 @@
  *  - Every wait is an orca_future (orca_sync_future, made by the *_future
  *    functions), so it works with orca_await, orca_await_timeout, orca_select and
  *    stackless tasks. The plain functions (orca_mutex_lock, ...) await it for you
- *    and must be called from a stackful task (else -EPERM).
+ *    and must be called from a stackful task (else -EPERM). The *_future
+ *    functions only fill in the future; they never suspend.
  *  - No allocation per wait: the waiter node lives in the future, in the waiting
  *    task's frame.
  *  - Waits are FIFO: whoever waits longest is served first.
@@ -90,7 +91,7 @@ ORCA_API int orca_semaphore_release(orca_semaphore *s, uint64_t n);
  * already acquired stay valid. Idempotent. Returns 0; -EINVAL. Never suspends. */
 ORCA_API int orca_semaphore_close(orca_semaphore *s);
 
-/* True once orca_semaphore_close was called. */
+/* True once orca_semaphore_close was called (false for NULL). Never suspends. */
 ORCA_API bool orca_semaphore_is_closed(orca_semaphore *s);
 
 /* The permits free right now (a snapshot), or -EINVAL. Never suspends. */
@@ -282,10 +283,11 @@ ORCA_API int orca_waitgroup_init(orca_waitgroup *wg);
  * Never suspends. */
 ORCA_API int orca_waitgroup_add(orca_waitgroup *wg, int64_t delta);
 
-/* orca_waitgroup_add(wg, -1). */
+/* orca_waitgroup_add(wg, -1): 0, or -EINVAL (wg NULL, counter already 0).
+ * Never suspends. */
 ORCA_API int orca_waitgroup_done(orca_waitgroup *wg);
 
-/* The counter now (a snapshot), or -EINVAL. */
+/* The counter now (a snapshot), or -EINVAL. Never suspends. */
 ORCA_API int64_t orca_waitgroup_count(orca_waitgroup *wg);
 
 /* Waits until the counter is 0. Returns 0; -ECANCELED; -EPERM outside a stackful
