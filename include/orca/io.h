@@ -10,6 +10,8 @@
  *     buffer (if the operation completed anyway, its result is returned instead, so
  *     an accepted fd or sent bytes are never lost);
  *   - return -EBADF / -EINVAL / -EFAULT for bad arguments, as the kernel reports them;
+ *   - on a non-seekable fd (socket, pipe), orca_pread/orca_pwrite ignore the offset
+ *     on io_uring (pread(2) would say -ESPIPE);
  *   - return -ENOSYS if the runtime has no io_uring (refused by a seccomp filter or
  *     kernel.io_uring_disabled; an epoll fallback is planned).
  *
