@@ -13,25 +13,14 @@
 #include <thread>
 #include <vector>
 
+#include "sync_test_support.h"
 #include "test_support.h"
 
 namespace {
 
+using namespace orca_sync_test;
 using orca_test::live_tasks;
 using orca_test::scaled;
-
-using Fn = std::function<intptr_t()>;
-intptr_t call_fn(void *p)
-{
-	return (*static_cast<Fn *>(p))();
-}
-
-intptr_t run(orca_runtime *rt, Fn f)
-{
-	intptr_t r = -999;
-	EXPECT_EQ(0, orca_block_on(rt, call_fn, &f, &r));
-	return r;
-}
 
 struct Chans {
 	std::vector<orca_chan *> ch;

@@ -14,51 +14,16 @@
 #include <thread>
 #include <vector>
 
+#include "sync_test_support.h"
 #include "test_support.h"
 
 namespace {
 
+using namespace orca_sync_test;
 using orca_test::live_tasks;
 using orca_test::scaled;
 
 // ---- helpers ----------------------------------------------------------------------
-
-// A waker that counts its wakes: lets a test poll futures by hand, on the test's
-// own thread, and so drive exact interleavings (served, then dropped, ...).
-struct TestWaker {
-	std::atomic<int> wakes{0};
-	static orca_waker clone(const void *d) { return orca_waker{&vtable, d}; }
-	static void wake(const void *d) { static_cast<TestWaker *>(const_cast<void *>(d))->wakes++; }
-	static void drop(const void *) {}
-	static const orca_waker_vtable vtable;
-	orca_poll poll(orca_future *f, intptr_t *out)
-	{
-		orca_waker w{&vtable, this};
-		orca_context cx{&w};
-		return f->vtable->poll(f, &cx, out);
-	}
-};
-const orca_waker_vtable TestWaker::vtable = {TestWaker::clone, TestWaker::wake, TestWaker::wake,
-					     TestWaker::drop};
-
-void drop_future(orca_future *f)
-{
-	f->vtable->drop(f);
-}
-
-// Runs std::functions as tasks.
-using Fn = std::function<intptr_t()>;
-intptr_t call_fn(void *p)
-{
-	return (*static_cast<Fn *>(p))();
-}
-
-intptr_t run(orca_runtime *rt, Fn f)
-{
-	intptr_t r = -999;
-	EXPECT_EQ(0, orca_block_on(rt, call_fn, &f, &r));
-	return r;
-}
 
 // Spawns one task per function (they must outlive the tasks) and joins them all.
 // Returns the number that did not return 0.
@@ -75,13 +40,6 @@ int spawn_join_all(std::vector<Fn> &fns)
 			bad++;
 	}
 	return bad;
-}
-
-uint64_t test_seed()
-{
-	if (const char *s = getenv("ORCA_TEST_SEED"))
-		return strtoull(s, nullptr, 0);
-	return (uint64_t)std::chrono::steady_clock::now().time_since_epoch().count();
 }
 
 class Sync : public orca_test::RuntimeTest {};
