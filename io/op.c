@@ -36,7 +36,12 @@ static orca_poll poll_pool_job(orca__op *op, orca_context *cx, intptr_t *out)
 static orca_poll op_poll(orca_future *f, orca_context *cx, intptr_t *out)
 {
 	orca__op *op = (orca__op *)(void *)f;
-	if (op->state == ORCA_OP_INIT) {
+	/* Read the state under the lock: once submitted, the reaper writes it from the
+	 * ring's worker while this task may run on another (TSan found the plain read). */
+	orca__op_lock(op);
+	uint8_t state = op->state;
+	orca__op_unlock(op);
+	if (state == ORCA_OP_INIT) {
 		if (op->fd < 0 && op->kind != ORCA_OP_OPENAT && op->kind != ORCA_OP_STATX) {
 			*out = -EBADF;
 			op->state = ORCA_OP_DONE;
@@ -61,8 +66,7 @@ static orca_poll op_poll(orca_future *f, orca_context *cx, intptr_t *out)
 		*out = r == ORCA__SUBMIT_DONE ? op->res : r;
 		return ORCA_READY;
 	}
-	if (op->mode == ORCA_OP_MODE_POOL && op->state != ORCA_OP_COMPLETED &&
-	    op->state != ORCA_OP_DONE)
+	if (op->mode == ORCA_OP_MODE_POOL && state != ORCA_OP_COMPLETED && state != ORCA_OP_DONE)
 		return poll_pool_job(op, cx, out);
 	orca__op_lock(op);
 	if (op->state == ORCA_OP_COMPLETED) {
