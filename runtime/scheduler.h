@@ -74,10 +74,12 @@ typedef struct orca__worker {
 	pthread_t thread;
 	orca__ctx ctx;         /* the worker's own (thread) context */
 	orca__task *current;   /* the task being run, owner only */
+	orca__task *switched_from; /* a task that switched straight to another */
 	orca__task *lifo;      /* the task woken last by the running one, owner only */
 	unsigned lifo_polls;   /* consecutive LIFO-slot runs */
 	bool searching;
-	uint32_t tick;
+	uint32_t maintenance_in;     /* ticks until the next maintenance tick */
+	struct orca__task *handoff;  /* a stackless task popped by next_direct */
 	uint64_t rng;
 	orca__parker parker;           /* parks here when there is no I/O driver */
 	struct orca__driver *driver;   /* io/driver.h, of the runtime's backend */
@@ -137,6 +139,11 @@ static inline bool orca__task_cancel_requested(orca__task *t)
 {
 	return atomic_load_explicit(&t->state, memory_order_acquire) & ORCA_ST_CANCELLED;
 }
+
+/* A NOTIFIED stackful task from w's LIFO slot or local queue for a task that is
+ * suspending to switch to directly, or NULL when the worker should take over
+ * (maintenance is due, the queue is empty, or the next task is stackless). */
+orca__task *orca__worker_next_direct(orca__worker *w);
 
 /* Runs a NOTIFIED task on worker w (which popped it from a queue). */
 void orca__task_run(orca__worker *w, orca__task *t);

@@ -234,10 +234,26 @@ int orca_spawn_future(orca_task **handle, const orca_future *f, size_t size)
 
 /* ---- running ------------------------------------------------------------------ */
 
+static void task_after_run(orca__worker *w, orca__task *t, enum orca__exit reason);
+
+/* Runs on every stackful context right after it was switched to: a task that
+ * switched straight to this one (not through the worker) could not publish its own
+ * suspension while still on its stack, so the task landing here does it. */
+static void task_landed(void)
+{
+	orca__worker *w = orca__worker_current();
+	orca__task *prev = w->switched_from;
+	if (prev) {
+		w->switched_from = NULL;
+		task_after_run(w, prev, (enum orca__exit)prev->exit_reason);
+	}
+}
+
 static void stackful_entry(void *arg)
 {
 	orca__stackful_task *sf = arg;
 	orca__ctx_entered(&sf->ctx);
+	task_landed();
 	sf->t.result = sf->fn(sf->arg);
 	sf->t.exit_reason = ORCA_EXIT_DONE;
 	/* Read the worker afresh: the task may have moved since it started. */
@@ -251,8 +267,22 @@ void orca__task_suspend(orca__task *t, enum orca__exit reason)
 	orca__stackful_task *sf = (orca__stackful_task *)t;
 	t->exit_reason = (uint8_t)reason;
 	orca__worker *w = orca__worker_current();
-	orca__ctx_jump(&sf->ctx, &w->ctx, ORCA_CTX_RETURNING);
+	/* Straight to the next local task when there is one: one context switch
+	 * instead of two (task -> worker -> task). t's suspension is published by
+	 * whoever lands next (task_landed), once nothing runs on t's stack. */
+	w->current = NULL; /* wakes from here on are not "by the running task" */
+	orca__task *next = orca__worker_next_direct(w);
+	if (next) {
+		orca__st_transition_to_running(&next->state);
+		w->switched_from = t;
+		w->current = next;
+		orca__ctx_jump(&sf->ctx, &((orca__stackful_task *)next)->ctx, ORCA_CTX_RETURNING);
+	} else {
+		w->current = t; /* the worker finds the suspended task here */
+		orca__ctx_jump(&sf->ctx, &w->ctx, ORCA_CTX_RETURNING);
+	}
 	/* Resumed, perhaps on another worker: nothing cached from before is valid. */
+	task_landed();
 }
 
 /* Polls a stackless task's future once; returns true if the task is done. */
@@ -294,11 +324,21 @@ void orca__task_run(orca__worker *w, orca__task *t)
 	if (t->kind == ORCA_TASK_STACKFUL) {
 		orca__stackful_task *sf = (orca__stackful_task *)t;
 		orca__ctx_jump(&w->ctx, &sf->ctx, ORCA_CTX_RETURNING);
+		/* Tasks may have switched among themselves: the one that came back to
+		 * the worker is the current one now. */
+		t = w->current;
 		reason = (enum orca__exit)t->exit_reason;
 	} else {
 		reason = stackless_poll(t) ? ORCA_EXIT_DONE : ORCA_EXIT_PENDING;
 	}
 	w->current = NULL;
+	task_after_run(w, t, reason);
+}
+
+/* What becomes of a task that stopped running: finished, yielded, or suspended
+ * (re-queued at once if it was woken while it ran). */
+static void task_after_run(orca__worker *w, orca__task *t, enum orca__exit reason)
+{
 	switch (reason) {
 	case ORCA_EXIT_DONE:
 		task_complete(t);

@@ -74,16 +74,16 @@ static inline bool orca__st_ref_dec(_Atomic uint64_t *st, uint64_t n)
  * state (the caller reads CANCELLED from it). */
 static inline uint64_t orca__st_transition_to_running(_Atomic uint64_t *st)
 {
-	uint64_t cur = atomic_load_explicit(st, memory_order_acquire);
-	for (;;) {
-		if (!(cur & ORCA_ST_NOTIFIED) || (cur & (ORCA_ST_RUNNING | ORCA_ST_COMPLETE)))
-			orca__panic("task state: run of a task that is not NOTIFIED-idle");
-		uint64_t next = (cur | ORCA_ST_RUNNING) & ~ORCA_ST_NOTIFIED;
-		/* Acquire: see everything written before the wake that queued the task. */
-		if (atomic_compare_exchange_weak_explicit(st, &cur, next, memory_order_acquire,
-							  memory_order_acquire))
-			return next;
-	}
+	/* NOTIFIED is set and RUNNING clear whenever a task is taken from a queue, so
+	 * "set RUNNING, clear NOTIFIED" is "subtract NOTIFIED - RUNNING": one lock xadd
+	 * instead of a load and a compare-exchange loop. The invariant is checked on
+	 * the value before. Acquire: see everything written before the wake that
+	 * queued the task. */
+	uint64_t prev = atomic_fetch_sub_explicit(st, ORCA_ST_NOTIFIED - ORCA_ST_RUNNING,
+						  memory_order_acquire);
+	if (!(prev & ORCA_ST_NOTIFIED) || (prev & (ORCA_ST_RUNNING | ORCA_ST_COMPLETE)))
+		orca__panic("task state: run of a task that is not NOTIFIED-idle");
+	return prev - (ORCA_ST_NOTIFIED - ORCA_ST_RUNNING);
 }
 
 enum orca__st_idle { ORCA_ST_IDLE_OK, ORCA_ST_IDLE_NOTIFIED };

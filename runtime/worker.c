@@ -200,16 +200,9 @@ static size_t poll_driver(orca__worker *w)
 	return w->driver ? orca__driver_poll(w->driver) : 0;
 }
 
-static orca__task *next_local(orca__worker *w)
+/* The LIFO slot (bounded), then the local queue. */
+static orca__task *pop_local(orca__worker *w)
 {
-	w->tick++;
-	if (w->tick % ORCA_GLOBAL_INTERVAL == 0) {
-		poll_driver(w);
-		fire_timers(w);
-		orca__task *t = pull_inject(w);
-		if (t)
-			return t;
-	}
 	if (w->lifo) {
 		orca__task *t = w->lifo;
 		w->lifo = NULL;
@@ -220,10 +213,37 @@ static orca__task *next_local(orca__worker *w)
 		push_local(w, t);
 	}
 	w->lifo_polls = 0;
-	orca__task *t = task_of(orca__rq_pop_owner(&w->rq));
-	if (t)
-		return t;
-	return pull_inject(w);
+	return task_of(orca__rq_pop_owner(&w->rq));
+}
+
+static orca__task *next_local(orca__worker *w)
+{
+	if (--w->maintenance_in == 0) {
+		w->maintenance_in = ORCA_GLOBAL_INTERVAL;
+		poll_driver(w);
+		fire_timers(w);
+		orca__task *t = pull_inject(w);
+		if (t)
+			return t;
+	}
+	orca__task *t = pop_local(w);
+	return t ? t : pull_inject(w);
+}
+
+orca__task *orca__worker_next_direct(orca__worker *w)
+{
+	if (w->maintenance_in <= 1)
+		return NULL; /* the worker loop does the maintenance tick */
+	if (!w->lifo && orca__rq_is_empty(&w->rq))
+		return NULL;
+	w->maintenance_in--;
+	orca__task *t = pop_local(w);
+	if (t && t->kind != ORCA_TASK_STACKFUL) {
+		/* Runs on the worker's stack: hand it over. */
+		w->handoff = t;
+		return NULL;
+	}
+	return t;
 }
 
 static uint64_t next_rand(orca__worker *w)
@@ -329,7 +349,10 @@ void *orca__worker_main(void *arg)
 	pthread_cond_broadcast(&rt->shutdown_cond);
 	pthread_mutex_unlock(&rt->shutdown_lock);
 	while (!atomic_load_explicit(&rt->stop, memory_order_acquire)) {
-		orca__task *t = next_local(w);
+		orca__task *t = w->handoff;
+		w->handoff = NULL;
+		if (!t)
+			t = next_local(w);
 		if (!t) {
 			/* Out of local work: hand queued I/O to the kernel, collect what
 			 * completed, fire due timers, then look again. */
