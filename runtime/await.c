@@ -240,7 +240,7 @@ intptr_t orca_await_timeout(orca_future *f, int64_t timeout_ns)
 {
 	if (timeout_ns < 0)
 		timeout_ns = 0;
-	return orca_await_deadline(f, orca_now() + timeout_ns);
+	return orca_await_deadline(f, orca__deadline_after(timeout_ns));
 }
 
 /* ---- many futures -------------------------------------------------------------------------- */

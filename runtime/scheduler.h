@@ -134,6 +134,14 @@ orca_waker orca__task_waker_ref(orca__task *t);
  * the task is run again (possibly on another worker). */
 void orca__task_suspend(orca__task *t, enum orca__exit reason);
 
+/* orca_now() + d, saturating at INT64_MAX (a timeout too long to overflow means
+ * "never"). */
+static inline int64_t orca__deadline_after(int64_t d)
+{
+	int64_t now = orca_now();
+	return d > INT64_MAX - now ? INT64_MAX : now + d;
+}
+
 /* True if abort was requested for t. */
 static inline bool orca__task_cancel_requested(orca__task *t)
 {

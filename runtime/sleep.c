@@ -77,7 +77,7 @@ int orca_sleep(int64_t duration_ns)
 {
 	if (duration_ns <= 0)
 		return orca_yield();
-	return orca_sleep_until(orca_now() + duration_ns);
+	return orca_sleep_until(orca__deadline_after(duration_ns));
 }
 
 int orca_interval_init(orca_interval *iv, int64_t period_ns)

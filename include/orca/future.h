@@ -107,6 +107,10 @@ ORCA_API intptr_t orca_await_deadline(orca_future *f, int64_t deadline_ns);
  * asyncio.wait(FIRST_COMPLETED)). Returns its index and stores its result in *out
  * (out may be NULL); every other future is cancelled or dropped before returning.
  * Polling order rotates between calls so no future is always favoured.
+ * A loser that has a cancel hook (an I/O op) is cancelled and awaited to the end;
+ * if it completed anyway its result stays in its own future (an orca_op keeps the
+ * system call's result, e.g. an accepted fd, which the caller then owns), it is not
+ * reported here: select over operations whose loss would leak only with care.
  * Errors: -EINVAL (fs NULL, n == 0, a NULL entry), -ECANCELED, -EPERM as orca_await.
  * May suspend. */
 ORCA_API int orca_select(orca_future *const *fs, size_t n, intptr_t *out);
