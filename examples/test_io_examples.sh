@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Exercises the I/O examples end to end: echo_server with a bash /dev/tcp client,
-# http_server with the fetch example (and a pipelined request), file_copy with cmp.
+# http_server with the fetch example (and a pipelined request), chat_server with two
+# /dev/tcp clients, file_copy with cmp.
 # Usage: test_io_examples.sh BUILD_DIR/examples
 set -euo pipefail
 dir="$1"
@@ -47,6 +48,18 @@ n=$(timeout 5 head -c $((3 * 78)) <&4 | grep -c 'Hello, World!' || true)
 exec 4<&-
 [[ $n == 3 ]] || fail "http_server: $n responses to 3 pipelined requests"
 echo "http_server + fetch: ok"
+
+port=$(start chat_server)
+exec 5<>/dev/tcp/127.0.0.1/"$port" 6<>/dev/tcp/127.0.0.1/"$port"
+IFS= read -r -t 5 w5 <&5 || fail "chat_server: no greeting"
+IFS= read -r -t 5 w6 <&6 || fail "chat_server: no greeting"
+id5=$(sed -n 's/^welcome, you are \[\([0-9]*\)\]$/\1/p' <<<"$w5")
+[[ -n $id5 ]] || fail "chat_server: greeting '$w5'"
+printf 'hi from five\n' >&5
+IFS= read -r -t 5 got <&6 || fail "chat_server: line not delivered"
+[[ $got == "[$id5] hi from five" ]] || fail "chat_server: got '$got'"
+exec 5<&- 6<&-
+echo "chat_server: ok"
 
 head -c $((5 * 1024 * 1024 + 123)) /dev/urandom >"$tmp/src"
 "$dir/file_copy" "$tmp/src" "$tmp/dst" >/dev/null
