@@ -35,8 +35,9 @@ typedef struct orca__driver_stats {
 } orca__driver_stats;
 
 /* The submit results besides -errno. */
-#define ORCA__SUBMIT_PENDING 0 /* the driver owns the op until it completes it */
+#define ORCA__SUBMIT_PENDING 0 /* the driver (or the pool: op->mode) owns the op now */
 #define ORCA__SUBMIT_DONE 1    /* finished at once: the result is in op->res */
+#define ORCA__SUBMIT_YIELD 2   /* the task used up its budget: not submitted, yield */
 
 typedef struct orca__driver_vtable {
 	const char *name; /* "io_uring", "epoll" */
@@ -56,7 +57,9 @@ typedef struct orca__driver_vtable {
 	const char *(*describe)(orca__driver *d);
 	void (*stats)(orca__driver *d, orca__driver_stats *out);
 	/* Owner (the worker the submitting task runs on): start op. Returns
-	 * ORCA__SUBMIT_PENDING, ORCA__SUBMIT_DONE or -errno (op.h). */
+	 * ORCA__SUBMIT_PENDING, _DONE, _YIELD or -errno (op.h). It must not complete
+	 * the op itself: completions happen in poll/park, so the caller may store the
+	 * op's waker after a PENDING return. */
 	int (*submit)(orca__driver *d, struct orca__op *op);
 	/* Any thread: cancel op, which d holds (op.h: state already CANCELLING). */
 	void (*cancel)(orca__driver *d, struct orca__op *op);

@@ -1,12 +1,942 @@
-/* The epoll backend of the driver interface (driver.h): not written yet. */
+/* The epoll backend of the driver interface (driver.h): one epoll set per worker,
+ * for kernels or containers that refuse io_uring.
+ *
+ * An operation is first tried at once, without blocking, on the task's own thread
+ * (recv/send/recvmsg/sendmsg with MSG_DONTWAIT; read/write with RWF_NOWAIT, or on
+ * an fd switched to O_NONBLOCK where RWF_NOWAIT is not supported; accept and
+ * connect on an fd switched to O_NONBLOCK). If it is not ready it joins the fd's
+ * waiter list in this driver and the fd is armed (EPOLLONESHOT) for the union of
+ * what its waiters want; the readiness event makes the driver retry each matching
+ * waiter on the owning worker and complete those that finished (the system call
+ * writes into the task's buffer as io_uring's kernel side would). So a readiness
+ * event wakes a task only with its result, never to retry.
+ * What epoll cannot watch (regular files, directories, block devices) and what has
+ * no non-blocking form (open, stat, fsync) runs on the runtime's blocking pool
+ * (op.h, POOL mode); a regular-file read served from the page cache finishes inline.
+ *
+ * Budget: a task whose operations keep finishing inline would never yield; after
+ * ORCA_EPOLL_BUDGET inline attempts in one run it is sent to the back of the queue
+ * (submit returns ORCA__SUBMIT_YIELD), Tokio's cooperative budget.
+ *
+ * Registration and stale fds: the driver keeps, per fd, the waiter list, the
+ * union of their interests (want) and what is armed in the kernel (armed; 0 once
+ * the one-shot event fired). An fd may be closed and its number reused behind our
+ * back, which silently drops the kernel's registration; so `armed` is forgotten
+ * whenever the list empties, and arming is EPOLL_CTL_MOD falling back to ADD on
+ * ENOENT (ADD falling back to MOD on EEXIST). An event that finds no waiter that
+ * wants it does nothing; a waiter whose retry still says EAGAIN stays and the fd
+ * is re-armed. EPOLLHUP and EPOLLERR match every waiter, readers and writers.
+ *
+ * Cancellation (op.h states; the op is CANCELLING when these run):
+ *  1. on the owning worker: the op is unlinked from its fd's list and completed
+ *     with -ECANCELED (or with the bytes it already moved) before cancel returns;
+ *  2. from another worker: under the op's lock, if it is still CANCELLING, it goes
+ *     on the cancel list (mutex) and the owner is unparked; the owner drains the
+ *     list before it handles events and after each wait, and does step 1. An op
+ *     that completes first is taken off the cancel list under its lock before it
+ *     is marked COMPLETED, so the list never points at freed memory.
+ * Either way the op is in no list once its await returns, and a later event for
+ * its fd finds nothing of it.
+ *
+ * Parking: driver.h's protocol; the eventfd is in the epoll set edge-triggered,
+ * so each unpark write is one event and it never needs reading (until its counter
+ * would overflow: unpark then resets it).
+ */
 #include <errno.h>
-#include <stddef.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "driver.h"
+#include <orca/blocking.h>
+
+#include "op.h"
+#include "panic.h"
+#include "scheduler.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ORCA_IO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ORCA_IO_ASAN 1
+#endif
+#endif
+#if ORCA_IO_ASAN
+int __asan_region_is_poisoned(void *beg, size_t size);
+#endif
+
+#define ORCA_EPOLL_EVENTS 256
+#define ORCA_EPOLL_BUDGET 128
+#define TAG_EVENTFD UINT64_MAX
+
+enum { EMPTY = 0, PARKED = 1, NOTIFIED = 2 };
+
+/* op->bflags (ORCA_OP_POOL_RAN is op.h's). */
+#define BF_PLAIN 0x01      /* read()/write() on an O_NONBLOCK fd: no RWF_NOWAIT there */
+#define BF_CONNECTING 0x02 /* connect() is in progress: the result is SO_ERROR */
+#define BF_RESTORE 0x04    /* connect made a blocking socket O_NONBLOCK: undo after */
+#define BF_STREAM 0x08     /* MSG_WAITALL: the socket is a stream (checked once) */
+#define BF_NOT_STREAM 0x10
+
+typedef struct fd_slot {
+	orca__op *head, *tail; /* waiters, oldest first */
+	uint32_t want;         /* union of the waiters' interests */
+	uint32_t armed;        /* armed in the kernel; 0 once the one-shot event fired */
+	bool registered;       /* a hint: the fd is in the epoll set */
+} fd_slot;
+
+typedef struct epoll_driver {
+	orca__driver base; /* first: the driver.h interface */
+	int epfd;
+	int eventfd;
+	bool pwait2; /* epoll_pwait2 (ns timeouts) works; else epoll_wait (ms) */
+	fd_slot *slots; /* indexed by fd, owner only */
+	size_t nslots;
+	unsigned inflight;       /* ops on waiter lists */
+	const void *budget_task; /* whose run the budget counts */
+	unsigned budget;
+	_Alignas(64) _Atomic uint32_t park_state;
+	_Alignas(64) pthread_mutex_t cancel_lock;
+	orca__op *cancel_head; /* under cancel_lock */
+	_Atomic int cancel_pending;
+	_Atomic uint64_t enters, submitted, completions;
+	char describe[96];
+	struct epoll_event events[ORCA_EPOLL_EVENTS];
+} epoll_driver;
+
+static epoll_driver *as_ep(orca__driver *d)
+{
+	return (epoll_driver *)(void *)d;
+}
+
+static void count(_Atomic uint64_t *c, uint64_t n)
+{
+	/* Owner-only writer: a relaxed load + store, no locked instruction. */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* ---- one non-blocking attempt ------------------------------------------------------- */
+
+enum step {
+	STEP_DONE, /* finished: op->res is the result */
+	STEP_WAIT, /* not ready: wait for op->interest */
+	STEP_POOL, /* a file: the blocking pool does (the rest of) it */
+};
+
+static enum step done_ok(orca__op *op, int64_t n)
+{
+	op->res = (int32_t)n;
+	return STEP_DONE;
+}
+
+/* An error ends the op, but bytes already moved are its result (as read(2)). */
+static enum step done_err(orca__op *op, int err)
+{
+	if (op->res <= 0)
+		op->res = err;
+	return STEP_DONE;
+}
+
+static enum step wait_for(orca__op *op, uint32_t events)
+{
+	op->interest = (uint16_t)events;
+	return STEP_WAIT;
+}
+
+/* Sets O_NONBLOCK; *was_blocking (may be NULL) says whether it was clear. 0 or
+ * -errno. */
+static int make_nonblocking(int fd, bool *was_blocking)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	if (was_blocking)
+		*was_blocking = !(fl & O_NONBLOCK);
+	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static void restore_blocking(orca__op *op)
+{
+	if (!(op->bflags & BF_RESTORE))
+		return;
+	op->bflags &= (uint8_t)~BF_RESTORE;
+	int fl = fcntl(op->fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(op->fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
+/* What epoll cannot wait for: the blocking pool's kind of file. */
+static bool is_file_mode(mode_t m)
+{
+	return S_ISREG(m) || S_ISDIR(m) || S_ISBLK(m);
+}
+
+/* MSG_WAITALL keeps going after a short transfer only on stream sockets, as
+ * io_uring does. */
+static bool is_stream(orca__op *op)
+{
+	if (!(op->bflags & (BF_STREAM | BF_NOT_STREAM))) {
+		int type = 0;
+		socklen_t l = sizeof(type);
+		bool stream = getsockopt(op->fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 &&
+			      (type == SOCK_STREAM || type == SOCK_SEQPACKET);
+		op->bflags |= stream ? BF_STREAM : BF_NOT_STREAM;
+	}
+	return op->bflags & BF_STREAM;
+}
+
+static enum step attempt_sock(orca__op *op)
+{
+	bool in = op->kind == ORCA_OP_RECV || op->kind == ORCA_OP_RECVMSG;
+	int flags = (int)op->flags;
+	for (;;) {
+		char *p = (char *)op->addr + op->res;
+		size_t n = op->len - (uint32_t)op->res;
+		ssize_t r;
+		switch (op->kind) {
+		case ORCA_OP_RECV:
+			r = recv(op->fd, p, n, flags | MSG_DONTWAIT);
+			break;
+		case ORCA_OP_SEND:
+			r = send(op->fd, p, n, flags | MSG_DONTWAIT);
+			break;
+		case ORCA_OP_RECVMSG:
+			r = recvmsg(op->fd, op->addr, flags | MSG_DONTWAIT);
+			break;
+		default:
+			r = sendmsg(op->fd, op->addr, flags | MSG_DONTWAIT);
+			break;
+		}
+		if (r < 0) {
+			int e = errno;
+			if (e == EINTR)
+				continue;
+			/* The caller's own MSG_DONTWAIT means "do not wait" (io_uring agrees). */
+			if ((e == EAGAIN || e == EWOULDBLOCK) && !(flags & MSG_DONTWAIT))
+				return wait_for(op, in ? EPOLLIN : EPOLLOUT);
+			return done_err(op, -e);
+		}
+		bool msg = op->kind == ORCA_OP_RECVMSG || op->kind == ORCA_OP_SENDMSG;
+		if (!msg && r > 0 && (flags & MSG_WAITALL) && (size_t)r < n && is_stream(op)) {
+			op->res += (int32_t)r;
+			continue;
+		}
+		return done_ok(op, (int64_t)op->res + r);
+	}
+}
+
+static enum step attempt_accept(orca__op *op, bool first)
+{
+	if (first) {
+		int e = make_nonblocking(op->fd, NULL);
+		if (e)
+			return done_err(op, e);
+	}
+	for (;;) {
+		int fd = accept4(op->fd, op->addr, (socklen_t *)(uintptr_t)op->off, (int)op->flags);
+		if (fd >= 0)
+			return done_ok(op, fd);
+		int e = errno;
+		if (e == EINTR)
+			continue;
+		if (e == EAGAIN || e == EWOULDBLOCK)
+			return wait_for(op, EPOLLIN);
+		return done_err(op, -e);
+	}
+}
+
+static enum step attempt_connect(orca__op *op, bool first)
+{
+	if (op->bflags & BF_CONNECTING) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+		if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0)
+			err = errno;
+		restore_blocking(op);
+		return err ? done_err(op, -err) : done_ok(op, 0);
+	}
+	if (first) {
+		bool was_blocking = false;
+		int e = make_nonblocking(op->fd, &was_blocking);
+		if (e)
+			return done_err(op, e);
+		if (was_blocking)
+			op->bflags |= BF_RESTORE;
+	}
+	if (connect(op->fd, op->addr, (socklen_t)op->len) == 0) {
+		restore_blocking(op);
+		return done_ok(op, 0);
+	}
+	int e = errno;
+	if (e == EINPROGRESS || e == EINTR) { /* an interrupted connect goes on */
+		op->bflags |= BF_CONNECTING;
+		return wait_for(op, EPOLLOUT);
+	}
+	restore_blocking(op);
+	return done_err(op, -e);
+}
+
+/* A short regular-file read that ended at end of file: nothing more to fetch. */
+static bool at_eof(int fd, int64_t pos)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && pos >= (int64_t)st.st_size;
+}
+
+/* read/write at the file position (offset < 0) or at an offset. */
+static enum step attempt_rw(orca__op *op)
+{
+	bool wr = op->kind == ORCA_OP_WRITE || op->kind == ORCA_OP_PWRITE;
+	bool positional = op->kind == ORCA_OP_PREAD || op->kind == ORCA_OP_PWRITE;
+	for (;;) {
+		char *p = (char *)op->addr + op->res;
+		size_t n = op->len - (uint32_t)op->res;
+		off_t at = positional ? (off_t)(op->off + (uint64_t)op->res) : -1;
+		ssize_t r;
+		if (op->bflags & BF_PLAIN) {
+			r = wr ? write(op->fd, p, n) : read(op->fd, p, n);
+		} else {
+			struct iovec iov = {.iov_base = p, .iov_len = n};
+			r = wr ? pwritev2(op->fd, &iov, 1, at, RWF_NOWAIT)
+			       : preadv2(op->fd, &iov, 1, at, RWF_NOWAIT);
+		}
+		if (r >= 0) {
+			if (r == 0 || (size_t)r == n || (op->bflags & BF_PLAIN))
+				return done_ok(op, (int64_t)op->res + r);
+			/* Short: a stream's answer, or a file whose next pages are not in
+			 * the page cache (io_uring would finish those in its workers). */
+			struct stat st;
+			if (fstat(op->fd, &st) != 0 || !is_file_mode(st.st_mode))
+				return done_ok(op, (int64_t)op->res + r);
+			op->res += (int32_t)r;
+			if (!wr) {
+				off_t pos = positional ? (off_t)(op->off + (uint64_t)op->res)
+						       : lseek(op->fd, 0, SEEK_CUR);
+				if (pos >= 0 && at_eof(op->fd, pos))
+					return STEP_DONE;
+			}
+			return STEP_POOL;
+		}
+		int e = errno;
+		if (e == EINTR)
+			continue;
+		if (e == EAGAIN || e == EWOULDBLOCK) {
+			/* A stream: wait. A file not in the page cache: the pool (arming
+			 * fails with EPERM, which sends it there). */
+			return positional ? STEP_POOL : wait_for(op, wr ? EPOLLOUT : EPOLLIN);
+		}
+		if (e == ESPIPE && positional) {
+			/* io_uring ignores the offset on pipes and FIFOs (not on sockets). */
+			struct stat st;
+			if (fstat(op->fd, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+				op->kind = wr ? ORCA_OP_WRITE : ORCA_OP_READ;
+				positional = false;
+				continue;
+			}
+			return done_err(op, -e);
+		}
+		if ((e == EOPNOTSUPP || e == ENOSYS) && !(op->bflags & BF_PLAIN)) {
+			/* No RWF_NOWAIT here: a file goes to the pool, anything else is made
+			 * non-blocking and read/written plainly. */
+			struct stat st;
+			if (fstat(op->fd, &st) != 0)
+				return done_err(op, -errno);
+			if (positional || is_file_mode(st.st_mode))
+				return STEP_POOL;
+			int err = make_nonblocking(op->fd, NULL);
+			if (err)
+				return done_err(op, err);
+			op->bflags |= BF_PLAIN;
+			continue;
+		}
+		return done_err(op, -e);
+	}
+}
+
+/* One attempt of op's system call, without blocking (owner thread). first: from
+ * submit; else the fd reported events ev. */
+static enum step attempt(orca__op *op, uint32_t ev, bool first)
+{
+	switch ((enum orca__op_kind)op->kind) {
+	case ORCA_OP_RECV:
+	case ORCA_OP_SEND:
+	case ORCA_OP_RECVMSG:
+	case ORCA_OP_SENDMSG:
+		return attempt_sock(op);
+	case ORCA_OP_ACCEPT:
+		return attempt_accept(op, first);
+	case ORCA_OP_CONNECT:
+		return attempt_connect(op, first);
+	case ORCA_OP_READ:
+	case ORCA_OP_WRITE:
+	case ORCA_OP_PREAD:
+	case ORCA_OP_PWRITE:
+		return attempt_rw(op);
+	case ORCA_OP_POLL:
+		if (first)
+			return wait_for(op, op->flags);
+		return done_ok(op, ev & (op->interest | EPOLLERR | EPOLLHUP));
+	case ORCA_OP_CLOSE: {
+		int r = close(op->fd);
+		return r == 0 ? done_ok(op, 0) : done_err(op, -errno);
+	}
+	case ORCA_OP_SHUTDOWN: {
+		int r = shutdown(op->fd, (int)op->flags);
+		return r == 0 ? done_ok(op, 0) : done_err(op, -errno);
+	}
+	case ORCA_OP_FSYNC:
+	case ORCA_OP_OPENAT:
+	case ORCA_OP_STATX:
+		return STEP_POOL;
+	}
+	orca__panic("epoll driver: unknown operation kind");
+}
+
+/* ---- the blocking pool's share ------------------------------------------------------- */
+
+static intptr_t pool_run(void *arg)
+{
+	orca__op *op = arg;
+	int32_t done = op->res;
+	char *p = (char *)op->addr + done;
+	size_t n = op->len - (uint32_t)done;
+	long r;
+	do {
+		switch (op->kind) {
+		case ORCA_OP_READ:
+			r = read(op->fd, p, n);
+			break;
+		case ORCA_OP_WRITE:
+			r = write(op->fd, p, n);
+			break;
+		case ORCA_OP_PREAD:
+			r = pread(op->fd, p, n, (off_t)(op->off + (uint64_t)done));
+			break;
+		case ORCA_OP_PWRITE:
+			r = pwrite(op->fd, p, n, (off_t)(op->off + (uint64_t)done));
+			break;
+		case ORCA_OP_FSYNC:
+			r = fsync(op->fd);
+			break;
+		case ORCA_OP_OPENAT:
+			r = openat(op->fd, op->addr, (int)op->flags, (mode_t)op->off);
+			break;
+		case ORCA_OP_STATX:
+			r = statx(op->fd, op->addr, (int)op->flags, op->len,
+				  (struct statx *)(uintptr_t)op->off);
+			break;
+		default:
+			r = -1;
+			errno = EINVAL;
+			break;
+		}
+	} while (r < 0 && errno == EINTR);
+	op->res = r >= 0 ? (int32_t)(done + r) : (done > 0 ? done : -errno);
+	/* Read by the task after the join, which orders it. */
+	op->bflags |= ORCA_OP_POOL_RAN;
+	return 0;
+}
+
+static int to_pool(orca__op *op)
+{
+	op->mode = ORCA_OP_MODE_POOL;
+	int err = orca_spawn_blocking(&op->job, pool_run, op);
+	if (err) {
+		op->mode = ORCA_OP_MODE_NONE;
+		return err;
+	}
+	return ORCA__SUBMIT_PENDING;
+}
+
+/* ---- waiter lists ------------------------------------------------------------------ */
+
+static fd_slot *slot_get(epoll_driver *d, int fd)
+{
+	if ((size_t)fd >= d->nslots) {
+		size_t n = d->nslots ? d->nslots : 64;
+		while (n <= (size_t)fd)
+			n *= 2;
+		fd_slot *s = realloc(d->slots, n * sizeof(*s));
+		if (!s)
+			return NULL;
+		memset(s + d->nslots, 0, (n - d->nslots) * sizeof(*s));
+		d->slots = s;
+		d->nslots = n;
+	}
+	return &d->slots[fd];
+}
+
+/* Arms fd for events (one-shot). 0 or -errno (EPERM: epoll cannot watch it). */
+static int arm(epoll_driver *d, int fd, fd_slot *s, uint32_t events)
+{
+	struct epoll_event ev = {.events = events | EPOLLONESHOT, .data.u64 = (uint64_t)fd};
+	int ctl = s->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	for (int tries = 0; tries < 3; tries++) {
+		if (epoll_ctl(d->epfd, ctl, fd, &ev) == 0) {
+			s->registered = true;
+			s->armed = events;
+			count(&d->submitted, 1);
+			return 0;
+		}
+		int e = errno;
+		/* The hint was wrong: closed and reused behind our back, or new to us. */
+		if (ctl == EPOLL_CTL_MOD && e == ENOENT)
+			ctl = EPOLL_CTL_ADD;
+		else if (ctl == EPOLL_CTL_ADD && e == EEXIST)
+			ctl = EPOLL_CTL_MOD;
+		else {
+			s->registered = false;
+			return -e;
+		}
+	}
+	return -EEXIST;
+}
+
+/* Puts op on its fd's list, arming the fd if it does not cover op yet. */
+static int add_waiter(epoll_driver *d, orca__op *op)
+{
+	fd_slot *s = slot_get(d, op->fd);
+	if (!s)
+		return -ENOMEM;
+	uint32_t want = s->want | op->interest;
+	if ((s->armed & want) != want) {
+		int err = arm(d, op->fd, s, want);
+		if (err)
+			return err;
+	}
+	s->want = want;
+	op->wait_next = NULL;
+	if (s->tail)
+		s->tail->wait_next = op;
+	else
+		s->head = op;
+	s->tail = op;
+	d->inflight++;
+	return 0;
+}
+
+static void list_emptied(fd_slot *s)
+{
+	/* Nobody waits: the fd may be closed and its number reused at any time, so
+	 * what we believe armed can no longer be trusted. */
+	s->want = 0;
+	s->armed = 0;
+}
+
+static bool writes_into_buffer(const orca__op *op)
+{
+	return op->kind == ORCA_OP_READ || op->kind == ORCA_OP_PREAD || op->kind == ORCA_OP_RECV;
+}
+
+static void unlink_cancel_request(epoll_driver *d, orca__op *op)
+{
+	pthread_mutex_lock(&d->cancel_lock);
+	if (atomic_load_explicit(&op->cancel_queued, memory_order_relaxed)) {
+		orca__op **pp = &d->cancel_head;
+		while (*pp && *pp != op)
+			pp = &(*pp)->cancel_next;
+		if (*pp)
+			*pp = op->cancel_next;
+		atomic_store_explicit(&op->cancel_queued, 0, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&d->cancel_lock);
+}
+
+/* op is off every waiter list: store the result and wake its task. */
+static void complete(epoll_driver *d, orca__op *op, int32_t res)
+{
+	d->inflight--;
+	count(&d->completions, 1);
+#if ORCA_IO_ASAN
+	if (writes_into_buffer(op) && res > 0 && __asan_region_is_poisoned(op->addr, (size_t)res))
+		orca__panic("driver: an operation completed into freed or poisoned memory");
+#else
+	(void)writes_into_buffer;
+#endif
+	orca__op_lock(op);
+	if (atomic_load_explicit(&op->cancel_queued, memory_order_relaxed))
+		unlink_cancel_request(d, op);
+	op->res = res;
+	op->state = ORCA_OP_COMPLETED;
+	orca_waker w = op->waker;
+	op->waker = (orca_waker){0};
+	orca__op_unlock(op);
+	/* op may be gone from here on; the waker holds its own reference. */
+	orca_waker_wake(&w);
+}
+
+/* The fd reported ev: retry each waiter it concerns, complete the finished ones,
+ * re-arm for the rest. Returns how many completed. */
+static size_t handle_event(epoll_driver *d, int fd, uint32_t ev)
+{
+	if (fd < 0 || (size_t)fd >= d->nslots)
+		return 0;
+	fd_slot *s = &d->slots[fd];
+	s->armed = 0; /* one-shot: it fired */
+	size_t completed = 0;
+	uint32_t want = 0;
+	orca__op *prev = NULL;
+	for (orca__op *op = s->head, *next; op; op = next) {
+		next = op->wait_next;
+		enum step st = STEP_WAIT;
+		if (ev & (op->interest | EPOLLERR | EPOLLHUP))
+			st = attempt(op, ev, false);
+		if (st == STEP_WAIT) {
+			want |= op->interest;
+			prev = op;
+			continue;
+		}
+		if (prev)
+			prev->wait_next = next;
+		else
+			s->head = next;
+		if (s->tail == op)
+			s->tail = prev;
+		/* STEP_POOL here means the fd now names a regular file (closed and reused
+		 * while waited on): report what was done. */
+		int32_t res = st == STEP_DONE ? op->res : (op->res > 0 ? op->res : -EBADF);
+		complete(d, op, res);
+		completed++;
+	}
+	if (!s->head) {
+		list_emptied(s);
+		return completed;
+	}
+	s->want = want;
+	int err = arm(d, fd, s, want);
+	if (err) {
+		/* Cannot wait any more (the fd was closed under its waiters): fail them. */
+		orca__op *op = s->head;
+		s->head = s->tail = NULL;
+		list_emptied(s);
+		while (op) {
+			orca__op *n = op->wait_next;
+			complete(d, op, op->res > 0 ? op->res : err);
+			completed++;
+			op = n;
+		}
+	}
+	return completed;
+}
+
+static size_t handle_events(epoll_driver *d, int n)
+{
+	size_t completed = 0;
+	for (int i = 0; i < n; i++) {
+		uint64_t tag = d->events[i].data.u64;
+		if (tag == TAG_EVENTFD)
+			continue; /* an unpark: waking up was all it was for */
+		completed += handle_event(d, (int)tag, d->events[i].events);
+	}
+	return completed;
+}
+
+/* ---- cancellation ------------------------------------------------------------------ */
+
+/* Owner: step 1 of the cancel protocol. */
+static void cancel_now(epoll_driver *d, orca__op *op)
+{
+	if (op->fd < 0 || (size_t)op->fd >= d->nslots)
+		orca__panic("epoll driver: cancelled op is on no waiter list");
+	fd_slot *s = &d->slots[op->fd];
+	orca__op *prev = NULL, *cur = s->head;
+	while (cur && cur != op) {
+		prev = cur;
+		cur = cur->wait_next;
+	}
+	if (!cur)
+		orca__panic("epoll driver: cancelled op is on no waiter list");
+	if (prev)
+		prev->wait_next = op->wait_next;
+	else
+		s->head = op->wait_next;
+	if (s->tail == op)
+		s->tail = prev;
+	if (!s->head) {
+		list_emptied(s);
+	} else {
+		/* What stays armed is a superset of what is wanted: harmless. */
+		uint32_t want = 0;
+		for (orca__op *o = s->head; o; o = o->wait_next)
+			want |= o->interest;
+		s->want = want;
+	}
+	if (op->kind == ORCA_OP_CONNECT)
+		restore_blocking(op);
+	complete(d, op, op->res > 0 ? op->res : -ECANCELED);
+}
+
+static void ep_unpark(orca__driver *base);
+
+static void ep_cancel(orca__driver *base, orca__op *op)
+{
+	epoll_driver *d = as_ep(base);
+	if (orca__driver_current() == base) {
+		cancel_now(d, op);
+		return;
+	}
+	/* Under the op's lock, and only if it has not completed meanwhile: complete()
+	 * takes it off the list under the same lock, so the list never keeps an op
+	 * whose await may have returned (op.h). */
+	orca__op_lock(op);
+	bool queued = op->state == ORCA_OP_CANCELLING;
+	if (queued) {
+		pthread_mutex_lock(&d->cancel_lock);
+		op->cancel_next = d->cancel_head;
+		d->cancel_head = op;
+		atomic_store_explicit(&op->cancel_queued, 1, memory_order_relaxed);
+		pthread_mutex_unlock(&d->cancel_lock);
+	}
+	orca__op_unlock(op);
+	if (!queued)
+		return;
+	atomic_store_explicit(&d->cancel_pending, 1, memory_order_release);
+	ep_unpark(base);
+}
+
+/* Owner: step 2 of the cancel protocol. */
+static size_t drain_cancel_requests(epoll_driver *d)
+{
+	if (!atomic_load_explicit(&d->cancel_pending, memory_order_acquire))
+		return 0;
+	size_t n = 0;
+	for (;;) {
+		pthread_mutex_lock(&d->cancel_lock);
+		atomic_store_explicit(&d->cancel_pending, 0, memory_order_relaxed);
+		orca__op *op = d->cancel_head;
+		if (op) {
+			d->cancel_head = op->cancel_next;
+			atomic_store_explicit(&op->cancel_queued, 0, memory_order_relaxed);
+		}
+		pthread_mutex_unlock(&d->cancel_lock);
+		if (!op)
+			return n;
+		/* Off the list before completing it: complete() will not look for it. */
+		cancel_now(d, op);
+		n++;
+	}
+}
+
+/* ---- submit, poll, park --------------------------------------------------------------- */
+
+static int ep_submit(orca__driver *base, orca__op *op)
+{
+	epoll_driver *d = as_ep(base);
+	op->res = 0;
+	op->bflags = 0;
+	bool inline_try = op->kind != ORCA_OP_POLL && op->kind != ORCA_OP_FSYNC &&
+			  op->kind != ORCA_OP_OPENAT && op->kind != ORCA_OP_STATX;
+	if (inline_try) {
+		const void *t = orca__task_current();
+		if (t != d->budget_task) {
+			d->budget_task = t;
+			d->budget = ORCA_EPOLL_BUDGET;
+		}
+		if (d->budget == 0) {
+			d->budget_task = NULL; /* the next run starts afresh */
+			return ORCA__SUBMIT_YIELD;
+		}
+		d->budget--;
+	}
+	enum step st = attempt(op, 0, true);
+	if (st == STEP_DONE)
+		return ORCA__SUBMIT_DONE;
+	if (st == STEP_POOL)
+		return to_pool(op);
+	int err = add_waiter(d, op);
+	if (err == 0) {
+		op->driver = base;
+		return ORCA__SUBMIT_PENDING;
+	}
+	if (err == -EPERM) {
+		/* epoll cannot watch it: a regular file or the like, always "ready". */
+		if (op->kind == ORCA_OP_POLL) {
+			op->res = op->interest & (EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM);
+			return ORCA__SUBMIT_DONE;
+		}
+		if (op->kind == ORCA_OP_READ || op->kind == ORCA_OP_WRITE)
+			return to_pool(op);
+	}
+	if (op->kind == ORCA_OP_CONNECT)
+		restore_blocking(op);
+	return err;
+}
+
+static void after_wait(epoll_driver *d, int n)
+{
+	count(&d->enters, 1);
+	if (n > 0)
+		handle_events(d, n);
+}
+
+static size_t ep_poll(orca__driver *base)
+{
+	epoll_driver *d = as_ep(base);
+	size_t n = drain_cancel_requests(d);
+	if (d->inflight == 0)
+		return n; /* nothing waits on an fd: no system call */
+	int r = epoll_wait(d->epfd, d->events, ORCA_EPOLL_EVENTS, 0);
+	count(&d->enters, 1);
+	if (r > 0)
+		n += handle_events(d, r);
+	return n;
+}
+
+static int wait_events(epoll_driver *d, int64_t deadline_ns)
+{
+	if (deadline_ns < 0)
+		return epoll_wait(d->epfd, d->events, ORCA_EPOLL_EVENTS, -1);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t left = deadline_ns - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+	if (left < 0)
+		left = 0;
+#ifdef SYS_epoll_pwait2
+	if (d->pwait2) {
+		struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+		return (int)syscall(SYS_epoll_pwait2, d->epfd, d->events, ORCA_EPOLL_EVENTS, &ts,
+				    NULL, 0);
+	}
+#endif
+	/* Milliseconds, rounded up: never wake before the deadline. */
+	int64_t ms = (left + 999999) / 1000000;
+	return epoll_wait(d->epfd, d->events, ORCA_EPOLL_EVENTS, ms > 1000000000 ? 1000000000 : (int)ms);
+}
+
+static void ep_park(orca__driver *base, int64_t deadline_ns)
+{
+	epoll_driver *d = as_ep(base);
+	drain_cancel_requests(d);
+	uint32_t expected = NOTIFIED;
+	if (atomic_compare_exchange_strong_explicit(&d->park_state, &expected, EMPTY,
+						    memory_order_acquire, memory_order_relaxed)) {
+		ep_poll(base);
+		return;
+	}
+	expected = EMPTY;
+	if (!atomic_compare_exchange_strong_explicit(&d->park_state, &expected, PARKED,
+						     memory_order_acq_rel, memory_order_acquire)) {
+		atomic_store_explicit(&d->park_state, EMPTY, memory_order_relaxed);
+		ep_poll(base);
+		return;
+	}
+	int n = wait_events(d, deadline_ns);
+	atomic_exchange_explicit(&d->park_state, EMPTY, memory_order_acquire);
+	after_wait(d, n);
+	drain_cancel_requests(d);
+}
+
+static void ep_unpark(orca__driver *base)
+{
+	epoll_driver *d = as_ep(base);
+	/* Release: work published before the unpark is seen by the woken worker. */
+	if (atomic_exchange_explicit(&d->park_state, NOTIFIED, memory_order_release) != PARKED)
+		return;
+	uint64_t one = 1;
+	if (write(d->eventfd, &one, sizeof(one)) < 0 && errno == EAGAIN) {
+		/* The counter is full (it is never read): reset it, then write. */
+		uint64_t v;
+		ssize_t r = read(d->eventfd, &v, sizeof(v));
+		(void)r;
+		r = write(d->eventfd, &one, sizeof(one));
+		(void)r;
+	}
+}
+
+/* ---- life cycle -------------------------------------------------------------------- */
+
+static unsigned ep_inflight(orca__driver *base)
+{
+	return as_ep(base)->inflight;
+}
+
+static const char *ep_describe(orca__driver *base)
+{
+	return as_ep(base)->describe;
+}
+
+static void ep_stats(orca__driver *base, orca__driver_stats *out)
+{
+	epoll_driver *d = as_ep(base);
+	out->enters = atomic_load_explicit(&d->enters, memory_order_relaxed);
+	out->submitted = atomic_load_explicit(&d->submitted, memory_order_relaxed);
+	out->completions = atomic_load_explicit(&d->completions, memory_order_relaxed);
+}
+
+static void ep_destroy(orca__driver *base)
+{
+	epoll_driver *d = as_ep(base);
+	if (d->inflight)
+		orca__panic("driver: epoll set torn down with operations waiting");
+	close(d->epfd);
+	close(d->eventfd);
+	pthread_mutex_destroy(&d->cancel_lock);
+	free(d->slots);
+	free(d);
+}
+
+static const orca__driver_vtable epoll_vtable;
 
 orca__driver *orca__epoll_driver_create(unsigned worker_index, int *err)
 {
-	(void)worker_index;
-	*err = -ENOSYS;
-	return NULL;
+	epoll_driver *d = aligned_alloc(64, (sizeof(*d) + 63) & ~(size_t)63);
+	if (!d) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	memset(d, 0, sizeof(*d));
+	d->base.vt = &epoll_vtable;
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->epfd < 0) {
+		*err = -errno;
+		free(d);
+		return NULL;
+	}
+	d->eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = TAG_EVENTFD};
+	if (d->eventfd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->eventfd, &ev) != 0) {
+		*err = -errno;
+		if (d->eventfd >= 0)
+			close(d->eventfd);
+		close(d->epfd);
+		free(d);
+		return NULL;
+	}
+#ifdef SYS_epoll_pwait2
+	/* Kernel 5.11+, and not refused by a seccomp profile that predates it. */
+	struct timespec zero = {0, 0};
+	d->pwait2 = syscall(SYS_epoll_pwait2, d->epfd, d->events, 1, &zero, NULL, 0) >= 0;
+#endif
+	atomic_init(&d->park_state, EMPTY);
+	pthread_mutex_init(&d->cancel_lock, NULL);
+	snprintf(d->describe, sizeof(d->describe), "worker %u: epoll, %s timeouts", worker_index,
+		 d->pwait2 ? "epoll_pwait2 (ns)" : "epoll_wait (ms)");
+	orca__log_debug("%s", d->describe);
+	*err = 0;
+	return &d->base;
 }
+
+static const orca__driver_vtable epoll_vtable = {
+	.name = "epoll",
+	.destroy = ep_destroy,
+	.poll = ep_poll,
+	.park = ep_park,
+	.unpark = ep_unpark,
+	.inflight = ep_inflight,
+	.describe = ep_describe,
+	.stats = ep_stats,
+	.submit = ep_submit,
+	.cancel = ep_cancel,
+};

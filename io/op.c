@@ -54,19 +54,33 @@ static orca_poll op_poll(orca_future *f, orca_context *cx, intptr_t *out)
 			op->state = ORCA_OP_DONE;
 			return ORCA_READY;
 		}
-		op->waker = orca_waker_clone(cx->waker);
 		op->state = ORCA_OP_SUBMITTED;
 		int r = orca__driver_submit(d, op);
-		if (r == ORCA__SUBMIT_PENDING && op->mode == ORCA_OP_MODE_DRIVER)
+		if (r == ORCA__SUBMIT_PENDING) {
+			if (op->mode == ORCA_OP_MODE_POOL)
+				return poll_pool_job(op, cx, out);
+			/* No completion can run before this worker polls its driver, so the
+			 * waker is stored after the submit: nothing to undo when it finished
+			 * at once. */
+			op->mode = ORCA_OP_MODE_DRIVER;
+			orca_waker w = orca_waker_clone(cx->waker);
+			orca__op_lock(op);
+			op->waker = w;
+			orca__op_unlock(op);
 			return ORCA_PENDING;
-		orca_waker_drop(&op->waker);
-		if (r == ORCA__SUBMIT_PENDING)
-			return poll_pool_job(op, cx, out);
+		}
+		if (r == ORCA__SUBMIT_YIELD) {
+			/* Budget used up: to the back of the queue, then submit afresh. */
+			op->state = ORCA_OP_INIT;
+			orca_waker_wake_by_ref(cx->waker);
+			return ORCA_PENDING;
+		}
 		op->state = ORCA_OP_DONE;
 		*out = r == ORCA__SUBMIT_DONE ? op->res : r;
 		return ORCA_READY;
 	}
-	if (op->mode == ORCA_OP_MODE_POOL && state != ORCA_OP_COMPLETED && state != ORCA_OP_DONE)
+	/* Only the task touches a pool op (and its mode): no lock needed there. */
+	if (op->mode == ORCA_OP_MODE_POOL && state != ORCA_OP_DONE)
 		return poll_pool_job(op, cx, out);
 	orca__op_lock(op);
 	if (op->state == ORCA_OP_COMPLETED) {
@@ -107,7 +121,8 @@ static void op_cancel(orca_future *f)
 	if (request)
 		op->state = ORCA_OP_CANCELLING;
 	if (op->state == ORCA_OP_INIT) {
-		/* Never submitted: nothing to wait for; the next poll reports the cancel. */
+		/* Never submitted (or sent back to yield): nothing to wait for; the next
+		 * poll reports the cancel. */
 		op->res = -ECANCELED;
 		op->state = ORCA_OP_COMPLETED;
 	}

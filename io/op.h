@@ -9,11 +9,17 @@
  * `lock` (a byte spinlock) orders the completing side (the driver's worker) against
  * a poll or a cancel from the task, which may be running on another worker by then.
  *
- * Modes: DRIVER, the driver completes it; POOL (epoll backend: regular files, open,
- * stat, fsync), a blocking-pool task does the system call and the op awaits that
- * task's join handle (`job`); cancel aborts the job, which stops it if it has not
- * started and is waited for otherwise, so the buffer is never written after the
- * await returned. */
+ * Modes (written and read by the awaiting task only): NONE until submitted;
+ * DRIVER, the driver completes it; POOL (epoll backend: regular files, open, stat,
+ * fsync), a blocking-pool task does the system call and the op awaits that task's
+ * join handle (`job`); cancel aborts the job, which stops it if it has not started
+ * and is waited for otherwise, so the buffer is never written after the await
+ * returned.
+ *
+ * Cross-thread cancel (both backends): the request is put on the owning driver's
+ * cancel list under the op's lock and only while the op is CANCELLING; the driver
+ * takes a completing op off that list under the op's lock before marking it
+ * COMPLETED. So the list never holds an op whose await may have returned. */
 #ifndef ORCA_IO_OP_H
 #define ORCA_IO_OP_H
 
@@ -52,7 +58,8 @@ enum orca__op_state {
 };
 
 enum orca__op_mode {
-	ORCA_OP_MODE_DRIVER = 0,
+	ORCA_OP_MODE_NONE = 0, /* not handed to anyone (yet) */
+	ORCA_OP_MODE_DRIVER,
 	ORCA_OP_MODE_POOL,
 };
 

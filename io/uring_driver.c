@@ -10,8 +10,10 @@
  * IORING_OP_ASYNC_CANCEL at once. One from another worker cannot touch the ring
  * (SINGLE_ISSUER, and the SQ ring is not thread-safe): it goes on the driver's
  * cancel list and unparks the owner, which queues the cancel before it next
- * submits. An op on the cancel list is taken off it before it is marked COMPLETED,
- * so its memory cannot go away while the list still points at it.
+ * submits. An op goes on the cancel list under its lock and only while still
+ * CANCELLING, and is taken off it under its lock before it is marked COMPLETED,
+ * so its memory cannot go away while the list still points at it (before, a
+ * completion between the cancel hook's unlock and the push left a dangling entry).
  * Stale cancels: a cancel SQE is always submitted in an io_uring_enter that comes
  * before the one that could submit a new op at the same address (the new op can only
  * be created after the old one's CQE was reaped, and reaping follows the submit), so
@@ -285,11 +287,21 @@ static void uring_cancel(orca__driver *base, orca__op *op)
 		queue_cancel_sqe(d, op);
 		return;
 	}
-	pthread_mutex_lock(&d->cancel_lock);
-	op->cancel_next = d->cancel_head;
-	d->cancel_head = op;
-	atomic_store_explicit(&op->cancel_queued, 1, memory_order_relaxed);
-	pthread_mutex_unlock(&d->cancel_lock);
+	/* Under the op's lock, and only if it has not completed meanwhile: complete()
+	 * takes it off the list under the same lock, so the list never keeps an op
+	 * whose await may have returned (op.h). */
+	orca__op_lock(op);
+	bool queued = op->state == ORCA_OP_CANCELLING;
+	if (queued) {
+		pthread_mutex_lock(&d->cancel_lock);
+		op->cancel_next = d->cancel_head;
+		d->cancel_head = op;
+		atomic_store_explicit(&op->cancel_queued, 1, memory_order_relaxed);
+		pthread_mutex_unlock(&d->cancel_lock);
+	}
+	orca__op_unlock(op);
+	if (!queued)
+		return;
 	atomic_store_explicit(&d->cancel_pending, 1, memory_order_release);
 	uring_unpark(base);
 }
@@ -341,9 +353,9 @@ static void complete(uring_driver *d, orca__op *op, int32_t res)
 #else
 	(void)writes_into_buffer;
 #endif
+	orca__op_lock(op);
 	if (atomic_load_explicit(&op->cancel_queued, memory_order_relaxed))
 		unlink_cancel_request(d, op);
-	orca__op_lock(op);
 	op->res = res;
 	op->state = ORCA_OP_COMPLETED;
 	orca_waker w = op->waker;
