@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,16 +29,10 @@ _Static_assert(ORCA__BACKEND_EPOLL == ORCA_BACKEND_EPOLL, "backend numbers");
 
 static bool log_enabled(void)
 {
-	/* 0: not read yet, 1: off, 2: on. Reading the environment twice in a race is
-	 * harmless. */
-	static _Atomic int state;
-	int s = atomic_load_explicit(&state, memory_order_relaxed);
-	if (s == 0) {
-		const char *v = getenv("ORCA_LOG");
-		s = v && strcmp(v, "debug") == 0 ? 2 : 1;
-		atomic_store_explicit(&state, s, memory_order_relaxed);
-	}
-	return s == 2;
+	/* Read each time: only runtime creation and worker start log, and a test may
+	 * change the variable between runtimes. */
+	const char *v = getenv("ORCA_LOG");
+	return v && strcmp(v, "debug") == 0;
 }
 
 void orca__log_debug(const char *fmt, ...)
@@ -119,7 +112,8 @@ int orca__backend_select(int requested, int *backend, bool *may_fall_back)
 		return 0;
 	}
 	if (forced) {
-		orca__log_debug("runtime: io_uring required (%s) but io_uring_setup failed: %s",
+		orca__log_debug("runtime: io_uring required (%s=io_uring) but io_uring_setup "
+				"failed: %s",
 				why, orca_strerror(err));
 		return err;
 	}

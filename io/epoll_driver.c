@@ -288,13 +288,6 @@ static enum step attempt_connect(orca__op *op, bool first)
 	return done_err(op, -e);
 }
 
-/* A short regular-file read that ended at end of file: nothing more to fetch. */
-static bool at_eof(int fd, int64_t pos)
-{
-	struct stat st;
-	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && pos >= (int64_t)st.st_size;
-}
-
 /* read/write at the file position (offset < 0) or at an offset. */
 static enum step attempt_rw(orca__op *op)
 {
@@ -321,10 +314,11 @@ static enum step attempt_rw(orca__op *op)
 			if (fstat(op->fd, &st) != 0 || !is_file_mode(st.st_mode))
 				return done_ok(op, (int64_t)op->res + r);
 			op->res += (int32_t)r;
-			if (!wr) {
+			if (!wr && S_ISREG(st.st_mode)) {
+				/* A short read that ended at end of file: nothing to fetch. */
 				off_t pos = positional ? (off_t)(op->off + (uint64_t)op->res)
 						       : lseek(op->fd, 0, SEEK_CUR);
-				if (pos >= 0 && at_eof(op->fd, pos))
+				if (pos >= 0 && pos >= st.st_size)
 					return STEP_DONE;
 			}
 			return STEP_POOL;

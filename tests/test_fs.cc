@@ -1,8 +1,11 @@
-// Files through io_uring: open, pread/pwrite, fsync, stat, close, and the
+// Files, on both I/O backends (io_uring; epoll, where they go through the blocking
+// pool or are read from the page cache at once): open, read/write at the file
+// position, pread/pwrite, fsync, stat, close, pages not in the page cache, and the
 // file_copy-style round trip of 64 MiB with checksums.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <orca/orca.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,12 +16,12 @@
 #include <string>
 #include <vector>
 
-#include "test_support.h"
+#include "io_test_support.h"
 
 namespace {
 
-class Fs : public orca_test::RuntimeTest {};
-INSTANTIATE_TEST_SUITE_P(Workers, Fs, ::testing::Values(1u, 2u), orca_test::worker_name);
+class Fs : public orca_test::IoRuntimeTest {};
+INSTANTIATE_TEST_SUITE_P(Io, Fs, orca_test::io_params(), orca_test::io_param_name);
 
 std::string temp_path(const char *name)
 {
@@ -159,6 +162,102 @@ TEST_P(Fs, AbortABlockedFileRead)
 	EXPECT_EQ(-ECANCELED, orca_join(h, nullptr));
 	EXPECT_EQ(-ECANCELED, f.result.load());
 	unlink(f.path.c_str());
+}
+
+struct PosJob {
+	std::string path;
+	intptr_t err = 0;
+};
+
+intptr_t at_the_file_position(void *arg)
+{
+	auto *j = (PosJob *)arg;
+	int fd = orca_open(j->path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return fd;
+	// Writes at the file position append one after the other.
+	std::string want;
+	for (int i = 0; i < 10; i++) {
+		std::string piece = "piece " + std::to_string(i) + " of ten;";
+		if (orca_write(fd, piece.data(), piece.size()) != (ssize_t)piece.size())
+			return -1;
+		want += piece;
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		return -2;
+	// Reads in small steps, then short at the end, then 0 at end of file.
+	std::string got;
+	char buf[16];
+	for (;;) {
+		ssize_t n = orca_read(fd, buf, sizeof buf);
+		if (n < 0)
+			return -3;
+		if (n == 0)
+			break;
+		got.append(buf, (size_t)n);
+	}
+	if (got != want)
+		return -4;
+	// A regular file is always ready.
+	int ev = orca_poll_fd(fd, POLLIN | POLLOUT);
+	if (ev < 0 || !(ev & POLLIN) || !(ev & POLLOUT))
+		return -5;
+	// A directory: read gives -EISDIR, as read(2) does.
+	int dfd = orca_open("/", O_RDONLY | O_DIRECTORY, 0);
+	if (dfd < 0)
+		return -6;
+	ssize_t r = orca_read(dfd, buf, sizeof buf);
+	orca_close(dfd);
+	if (r != -EISDIR)
+		return -7;
+	return orca_close(fd) == 0 ? 0 : -8;
+}
+
+TEST_P(Fs, ReadAndWriteAtTheFilePosition)
+{
+	PosJob j{temp_path("position")};
+	intptr_t res = 1;
+	ASSERT_EQ(0, orca_block_on(rt, at_the_file_position, &j, &res));
+	EXPECT_EQ(0, res);
+	unlink(j.path.c_str());
+}
+
+intptr_t uncached_reads(void *arg)
+{
+	// Pages dropped from the page cache: an epoll read cannot be served at once and
+	// goes to the blocking pool (or continues there after a short start).
+	auto *j = (PosJob *)arg;
+	const size_t size = orca_test::under_sanitizer() ? (2u << 20) : (8u << 20);
+	std::vector<unsigned char> data(size), back(size);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (unsigned char)(i * 2654435761u >> 13);
+	int fd = orca_open(j->path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return fd;
+	if (orca_write_all(fd, data.data(), size) != (ssize_t)size || orca_fsync(fd) != 0)
+		return -1;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	if (orca_pread(fd, back.data(), size, 0) != (ssize_t)size || back != data)
+		return -2;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	// Half of it back in the cache: reads start inline and finish on the pool.
+	if (orca_pread(fd, back.data(), size / 2, 0) != (ssize_t)(size / 2))
+		return -3;
+	std::fill(back.begin(), back.end(), 0);
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		return -4;
+	if (orca_read(fd, back.data(), size) != (ssize_t)size || back != data)
+		return -5;
+	return orca_close(fd) == 0 ? 0 : -6;
+}
+
+TEST_P(Fs, ReadsOfPagesNotInThePageCache)
+{
+	PosJob j{temp_path("uncached")};
+	intptr_t res = 1;
+	ASSERT_EQ(0, orca_block_on(rt, uncached_reads, &j, &res));
+	EXPECT_EQ(0, res);
+	unlink(j.path.c_str());
 }
 
 } // namespace

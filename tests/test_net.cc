@@ -1,6 +1,9 @@
-// The io_uring driver through the network calls: echo under load, short reads and
-// writes, resets, fd exhaustion, slow clients, abort and timeouts, UDP, wakes of a
-// worker parked in its ring, idle CPU with listeners.
+// The network calls, on both I/O backends (io_uring and epoll, each with 1 and 2
+// workers): echo under load, short reads and writes, resets, fd exhaustion, slow
+// clients, abort and timeouts, UDP, wakes of a parked worker, idle CPU with
+// listeners; and what a readiness backend must get right: a reader and a writer on
+// one fd, hang-ups waking both, fd numbers reused after close, cancels from other
+// workers leaving nothing registered, the cooperative budget, flags passed through.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -8,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <orca/orca.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,12 +23,12 @@
 #include <thread>
 #include <vector>
 
-#include "test_support.h"
+#include "io_test_support.h"
 
 namespace {
 
-class Net : public orca_test::RuntimeTest {};
-INSTANTIATE_TEST_SUITE_P(Workers, Net, ::testing::Values(1u, 2u), orca_test::worker_name);
+class Net : public orca_test::IoRuntimeTest {};
+INSTANTIATE_TEST_SUITE_P(Io, Net, orca_test::io_params(), orca_test::io_param_name);
 
 // ---- an echo server as a task ------------------------------------------------------
 
@@ -610,6 +614,468 @@ TEST_P(Net, BadFdsAndArguments)
 {
 	intptr_t r = 1;
 	ASSERT_EQ(0, orca_block_on(rt, bad_fds, nullptr, &r));
+	EXPECT_EQ(0, r);
+}
+
+// ---- what a readiness backend must get right ---------------------------------------
+
+// Fills fd's send buffer (and the peer's receive buffer) so that the next send waits.
+void fill_send_buffer(int fd)
+{
+	int small = 4096;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+	std::vector<char> junk(4096, 'j');
+	while (send(fd, junk.data(), junk.size(), MSG_DONTWAIT) > 0) {
+	}
+}
+
+void drain(int fd)
+{
+	char buf[4096];
+	while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+	}
+}
+
+struct Duplex {
+	int fd;
+	std::atomic<int> started{0};
+	std::atomic<ssize_t> rres{1}, wres{1};
+	char rbuf[16];
+	std::vector<char> out = std::vector<char>(1000, 'w');
+};
+
+intptr_t duplex_reader(void *arg)
+{
+	auto *d = (Duplex *)arg;
+	d->started++;
+	d->rres = orca_recv(d->fd, d->rbuf, sizeof d->rbuf, 0);
+	return 0;
+}
+
+intptr_t duplex_writer(void *arg)
+{
+	auto *d = (Duplex *)arg;
+	d->started++;
+	d->wres = orca_send(d->fd, d->out.data(), d->out.size(), 0);
+	return 0;
+}
+
+// Both wait on one fd; spawned from one task so that on one worker they share its
+// waiter list.
+intptr_t spawn_duplex(void *arg)
+{
+	orca_task **hs = (orca_task **)((void **)arg)[0];
+	Duplex *d = (Duplex *)((void **)arg)[1];
+	if (orca_spawn(&hs[0], duplex_reader, d) != 0 || orca_spawn(&hs[1], duplex_writer, d) != 0)
+		return -1;
+	return 0;
+}
+
+void start_duplex(orca_runtime *rt, Duplex *d, orca_task **hs)
+{
+	void *args[2] = {hs, d};
+	intptr_t r = 1;
+	ASSERT_EQ(0, orca_block_on(rt, spawn_duplex, args, &r));
+	ASSERT_EQ(0, r);
+	while (d->started < 2)
+		std::this_thread::yield();
+	std::this_thread::sleep_for(std::chrono::milliseconds(30));
+	EXPECT_FALSE(orca_task_is_finished(hs[0])) << "the reader did not wait";
+	EXPECT_FALSE(orca_task_is_finished(hs[1])) << "the writer did not wait";
+}
+
+TEST_P(Net, ReaderAndWriterWaitOnOneFdAndEachGetsItsOwnEvent)
+{
+	int sv[2];
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	fill_send_buffer(sv[0]);
+	Duplex d;
+	d.fd = sv[0];
+	orca_task *hs[2];
+	start_duplex(rt, &d, hs);
+	// Readable only: the reader finishes, the writer goes on waiting.
+	ASSERT_EQ(5, write(sv[1], "hello", 5));
+	EXPECT_EQ(0, orca_join(hs[0], nullptr));
+	EXPECT_EQ(5, d.rres.load());
+	EXPECT_EQ(0, memcmp(d.rbuf, "hello", 5));
+	std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	EXPECT_FALSE(orca_task_is_finished(hs[1])) << "a read event woke the writer";
+	// Writable: the writer finishes.
+	drain(sv[1]);
+	EXPECT_EQ(0, orca_join(hs[1], nullptr));
+	EXPECT_GT(d.wres.load(), 0);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+TEST_P(Net, HangUpWakesTheReaderAndTheWriter)
+{
+	int sv[2];
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	fill_send_buffer(sv[0]);
+	Duplex d;
+	d.fd = sv[0];
+	orca_task *hs[2];
+	start_duplex(rt, &d, hs);
+	close(sv[1]);
+	EXPECT_EQ(0, orca_join(hs[0], nullptr));
+	EXPECT_EQ(0, orca_join(hs[1], nullptr));
+	// The peer closed with our unsent bytes in its receive queue: a reset.
+	EXPECT_TRUE(d.rres == 0 || d.rres == -ECONNRESET) << d.rres;
+	EXPECT_TRUE(d.wres == -EPIPE || d.wres == -ECONNRESET) << d.wres;
+	close(sv[0]);
+}
+
+struct Later {
+	int fd;
+	const char *msg;
+	int64_t delay;
+};
+
+intptr_t write_later(void *arg)
+{
+	auto *l = (Later *)arg;
+	orca_sleep(l->delay);
+	return write(l->fd, l->msg, strlen(l->msg)) == (ssize_t)strlen(l->msg) ? 0 : -1;
+}
+
+// recv of "msg" on fd while another task writes it there after a while.
+intptr_t recv_written_later(int rfd, int wfd, const char *msg)
+{
+	Later l{wfd, msg, ORCA_MSEC(20)};
+	orca_task *w;
+	if (orca_spawn(&w, write_later, &l) != 0)
+		return -100;
+	char buf[32] = {};
+	ssize_t n = orca_recv_timeout(rfd, buf, sizeof buf, 0, ORCA_SEC(5));
+	intptr_t wr = 1;
+	orca_join(w, &wr);
+	if (wr != 0)
+		return -101;
+	if (n != (ssize_t)strlen(msg) || memcmp(buf, msg, (size_t)n) != 0)
+		return n < 0 ? n : -102;
+	return 0;
+}
+
+intptr_t fd_numbers_reused(void *)
+{
+	char buf[8];
+	// 1. A wait cancelled by its timeout, then the fd closed and its number reused.
+	int a[2], b[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) != 0)
+		return -1;
+	if (orca_recv_timeout(a[0], buf, sizeof buf, 0, ORCA_MSEC(5)) != -ETIMEDOUT)
+		return -2;
+	int num = a[0];
+	close(a[0]);
+	close(a[1]);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) != 0)
+		return -3;
+	int rfd = b[0] == num ? b[0] : b[1], wfd = rfd == b[0] ? b[1] : b[0];
+	if (rfd != num)
+		return -4; // the lowest free number is reused: the point of the test
+	intptr_t r = recv_written_later(rfd, wfd, "reused");
+	if (r)
+		return r - 10;
+	// 2. A wait that completed, then the fd closed and its number reused.
+	close(b[0]);
+	close(b[1]);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) != 0)
+		return -20;
+	rfd = a[0] == num ? a[0] : a[1];
+	wfd = rfd == a[0] ? a[1] : a[0];
+	r = recv_written_later(rfd, wfd, "again");
+	if (r)
+		return r - 30;
+	// 3. The old file still open under another number (dup): its registration
+	// outlives the close of this number. Events on the old file must not satisfy a
+	// wait on the new one, and the new one must still be woken.
+	int old_dup = dup(rfd);
+	if (orca_recv_timeout(rfd, buf, sizeof buf, 0, ORCA_MSEC(5)) != -ETIMEDOUT)
+		return -40;
+	close(rfd);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) != 0)
+		return -41;
+	int nr = b[0] == num ? b[0] : b[1], nw = nr == b[0] ? b[1] : b[0];
+	if (nr != num)
+		return -42;
+	Later noise{wfd, "noise", ORCA_MSEC(5)}; // to the old file: a stale event, no data
+	orca_task *n;
+	if (orca_spawn(&n, write_later, &noise) != 0)
+		return -43;
+	r = recv_written_later(nr, nw, "fresh");
+	orca_join(n, nullptr);
+	if (r)
+		return r - 50;
+	if (recv(old_dup, buf, sizeof buf, MSG_DONTWAIT) != 5)
+		return -60; // the old file's data stayed where it was sent
+	close(old_dup);
+	close(wfd);
+	close(nr);
+	close(nw);
+	return 0;
+}
+
+TEST_P(Net, FdNumbersReusedAfterCloseAreWaitedOnAfresh)
+{
+	intptr_t r = 1;
+	ASSERT_EQ(0, orca_block_on(rt, fd_numbers_reused, nullptr, &r));
+	EXPECT_EQ(0, r);
+}
+
+TEST_P(Net, CancelledWaitsLeaveNothingBehindForLaterData)
+{
+	// Tasks blocked in recv are aborted from this (plain) thread, so on two workers
+	// many cancels reach the owning worker through its cancel list. Afterwards each
+	// fd's data must go to the next recv on it, not to a stale waiter.
+	const int n = (int)orca_test::scaled(200), rounds = 3;
+	std::vector<int> fds(2 * n);
+	for (int i = 0; i < n; i++)
+		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, &fds[2 * i]));
+	for (int round = 0; round < rounds; round++) {
+		std::vector<Blocked *> bs(n);
+		std::vector<orca_task *> hs(n);
+		for (int i = 0; i < n; i++) {
+			bs[i] = new Blocked;
+			bs[i]->fd = fds[2 * i];
+			ASSERT_EQ(0, orca_spawn_on(rt, &hs[i], blocked_recv, bs[i]));
+		}
+		for (int i = 0; i < n; i++)
+			while (!bs[i]->entered)
+				std::this_thread::yield();
+		std::this_thread::sleep_for(std::chrono::milliseconds(10));
+		for (int i = 0; i < n; i++)
+			orca_abort(hs[i]);
+		for (int i = 0; i < n; i++) {
+			EXPECT_EQ(-ECANCELED, orca_join(hs[i], nullptr));
+			EXPECT_EQ(-ECANCELED, bs[i]->result.load());
+			delete bs[i];
+		}
+		for (int i = 0; i < n; i++)
+			ASSERT_EQ(1, write(fds[2 * i + 1], "x", 1));
+		struct Check {
+			std::vector<int> *fds;
+			int n;
+		} c{&fds, n};
+		intptr_t bad = -1;
+		ASSERT_EQ(0, orca_block_on(
+				     rt,
+				     [](void *arg) -> intptr_t {
+					     auto *c = (Check *)arg;
+					     intptr_t bad = 0;
+					     for (int i = 0; i < c->n; i++) {
+						     char ch = 0;
+						     if (orca_recv_timeout((*c->fds)[2 * i], &ch, 1, 0,
+									   ORCA_SEC(5)) != 1 ||
+							 ch != 'x')
+							     bad++;
+					     }
+					     return bad;
+				     },
+				     &c, &bad));
+		EXPECT_EQ(0, bad) << "round " << round;
+	}
+	for (int fd : fds)
+		close(fd);
+}
+
+struct Hog {
+	std::atomic<int> stop{0};
+	long rounds = 0;
+};
+
+intptr_t hog(void *arg)
+{
+	// Every operation here is ready at once: only the cooperative budget (epoll) or
+	// the completion round trip (io_uring) lets other tasks on this worker run.
+	auto *h = (Hog *)arg;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return -1;
+	char c = 'h';
+	while (!h->stop.load(std::memory_order_relaxed)) {
+		if (orca_send(sv[0], &c, 1, 0) != 1 || orca_recv(sv[1], &c, 1, 0) != 1)
+			return -2;
+		h->rounds++;
+	}
+	close(sv[0]);
+	close(sv[1]);
+	return 0;
+}
+
+intptr_t stop_hog_later(void *arg)
+{
+	orca_sleep(ORCA_MSEC(20));
+	((Hog *)arg)->stop = 1;
+	return 0;
+}
+
+TEST_P(Net, ATaskWhoseIoIsAlwaysReadyStillYields)
+{
+	Hog h;
+	intptr_t r = 1;
+	int64_t t0 = orca_now();
+	ASSERT_EQ(0, orca_block_on(
+			     rt,
+			     [](void *arg) -> intptr_t {
+				     orca_task *a, *b;
+				     if (orca_spawn(&a, hog, arg) || orca_spawn(&b, stop_hog_later, arg))
+					     return -1;
+				     intptr_t ra = 1, rb = 1;
+				     orca_join(b, &rb);
+				     orca_join(a, &ra);
+				     return ra ? ra : rb;
+			     },
+			     &h, &r));
+	EXPECT_EQ(0, r);
+	EXPECT_GT(h.rounds, 0);
+	EXPECT_LT(orca_now() - t0, ORCA_SEC(5)) << "the sleeper was starved";
+}
+
+intptr_t flags_and_polls(void *)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return -1;
+	char buf[16];
+	// The caller's MSG_DONTWAIT means do not wait.
+	if (orca_recv(sv[0], buf, sizeof buf, MSG_DONTWAIT) != -EAGAIN)
+		return -2;
+	// MSG_PEEK leaves the data.
+	if (orca_send(sv[1], "abc", 3, 0) != 3)
+		return -3;
+	if (orca_recv(sv[0], buf, 3, MSG_PEEK) != 3 || orca_recv(sv[0], buf, 3, 0) != 3 ||
+	    memcmp(buf, "abc", 3) != 0)
+		return -4;
+	// MSG_WAITALL gathers pieces sent apart.
+	struct Pieces {
+		int fd;
+	} p{sv[1]};
+	orca_task *w;
+	if (orca_spawn(&w,
+		       [](void *arg) -> intptr_t {
+			       int fd = ((Pieces *)arg)->fd;
+			       for (int i = 0; i < 5; i++) {
+				       orca_sleep(ORCA_MSEC(3));
+				       if (orca_send(fd, "01", 2, 0) != 2)
+					       return -1;
+			       }
+			       return 0;
+		       },
+		       &p) != 0)
+		return -5;
+	ssize_t n = orca_recv(sv[0], buf, 10, MSG_WAITALL);
+	intptr_t wr = 1;
+	orca_join(w, &wr);
+	if (n != 10 || wr != 0 || memcmp(buf, "0101010101", 10) != 0)
+		return -6;
+	// poll: writable at once; readable once data is there.
+	int ev = orca_poll_fd(sv[0], POLLOUT);
+	if (ev < 0 || !(ev & POLLOUT))
+		return -7;
+	Later l{sv[1], "z", ORCA_MSEC(10)};
+	if (orca_spawn(&w, write_later, &l) != 0)
+		return -8;
+	ev = orca_poll_fd(sv[0], POLLIN);
+	orca_join(w, nullptr);
+	if (ev < 0 || !(ev & POLLIN) || orca_recv(sv[0], buf, 1, 0) != 1)
+		return -9;
+	// pread/pwrite with an offset: on a pipe the offset is ignored (as io_uring
+	// does), on a socket it is -ESPIPE.
+	if (orca_pread(sv[0], buf, 1, 5) != -ESPIPE)
+		return -10;
+	int pp[2];
+	if (pipe2(pp, O_CLOEXEC) != 0)
+		return -11;
+	if (orca_pwrite(pp[1], "pq", 2, 7) != 2 || orca_pread(pp[0], buf, 2, 3) != 2 ||
+	    memcmp(buf, "pq", 2) != 0)
+		return -12;
+	close(pp[0]);
+	close(pp[1]);
+	close(sv[0]);
+	close(sv[1]);
+	return 0;
+}
+
+TEST_P(Net, FlagsOffsetsAndPollBehaveAlike)
+{
+	intptr_t r = 1;
+	ASSERT_EQ(0, orca_block_on(rt, flags_and_polls, nullptr, &r));
+	EXPECT_EQ(0, r);
+}
+
+intptr_t connect_keeps_mode(void *arg)
+{
+	int port = (int)(intptr_t)arg;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sockaddr_in a{};
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int r = orca_connect(fd, (sockaddr *)&a, sizeof a);
+	int fl = fcntl(fd, F_GETFL);
+	close(fd);
+	if (r != 0)
+		return r;
+	// A blocking socket stays blocking for code that uses it without Orca.
+	if (fl & O_NONBLOCK)
+		return -1000;
+	fd = orca_tcp_connect("127.0.0.1", (uint16_t)port, ORCA_SEC(5));
+	if (fd < 0)
+		return fd;
+	fl = fcntl(fd, F_GETFL);
+	close(fd);
+	return (fl & O_NONBLOCK) ? -1001 : 0;
+}
+
+TEST_P(Net, ConnectLeavesABlockingSocketBlocking)
+{
+	Server s;
+	start_server(rt, &s);
+	intptr_t r = 1;
+	ASSERT_EQ(0, orca_block_on(rt, connect_keeps_mode, (void *)(intptr_t)s.port, &r));
+	EXPECT_EQ(0, r);
+	stop_server(&s);
+}
+
+intptr_t pty_round_trip(void *)
+{
+	// A terminal has no RWF_NOWAIT: epoll reads and writes it as an O_NONBLOCK fd.
+	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m < 0)
+		return 1; // no ptys here
+	if (grantpt(m) != 0 || unlockpt(m) != 0) {
+		close(m);
+		return 1;
+	}
+	int s = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (s < 0) {
+		close(m);
+		return 1;
+	}
+	Later l{s, "hi\n", ORCA_MSEC(10)};
+	orca_task *w;
+	if (orca_spawn(&w, write_later, &l) != 0)
+		return -1;
+	char buf[16] = {};
+	ssize_t n = orca_read(m, buf, sizeof buf); // waits for the line
+	orca_join(w, nullptr);
+	if (n != 4 || memcmp(buf, "hi\r\n", 4) != 0)
+		return -2;
+	if (orca_write(m, "ok\n", 3) != 3)
+		return -3;
+	n = orca_read(s, buf, sizeof buf);
+	close(s);
+	close(m);
+	return n == 3 && memcmp(buf, "ok\n", 3) == 0 ? 0 : -4;
+}
+
+TEST_P(Net, ReadAndWriteOnATerminal)
+{
+	intptr_t r = -100;
+	ASSERT_EQ(0, orca_block_on(rt, pty_round_trip, nullptr, &r));
+	if (r == 1)
+		GTEST_SKIP() << "no pseudo-terminals here";
 	EXPECT_EQ(0, r);
 }
 

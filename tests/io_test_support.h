@@ -1,0 +1,72 @@
+// The I/O suites' fixture: each test runs on a fresh runtime for every pair of
+// (worker count, I/O backend), so the whole I/O suite checks that io_uring and epoll
+// behave the same. Where the kernel refuses io_uring, the io_uring half is skipped
+// with the reason.
+#ifndef ORCA_IO_TEST_SUPPORT_H
+#define ORCA_IO_TEST_SUPPORT_H
+
+#include <gtest/gtest.h>
+#include <orca/orca.h>
+
+#include <cstring>
+#include <string>
+
+#include "test_support.h"
+
+namespace orca_test {
+
+struct IoParam {
+	unsigned workers;
+	orca_backend backend;
+};
+
+inline const char *backend_name(orca_backend b)
+{
+	return b == ORCA_BACKEND_EPOLL ? "epoll" : b == ORCA_BACKEND_IO_URING ? "io_uring" : "auto";
+}
+
+inline std::string io_param_name(const ::testing::TestParamInfo<IoParam> &info)
+{
+	return std::string(backend_name(info.param.backend)) + "_" +
+	       std::to_string(info.param.workers) + "workers";
+}
+
+inline auto io_params()
+{
+	return ::testing::Values(IoParam{1, ORCA_BACKEND_IO_URING}, IoParam{2, ORCA_BACKEND_IO_URING},
+				 IoParam{1, ORCA_BACKEND_EPOLL}, IoParam{2, ORCA_BACKEND_EPOLL});
+}
+
+class IoRuntimeTest : public ::testing::TestWithParam<IoParam> {
+protected:
+	orca_runtime *rt = nullptr;
+	bool epoll() const
+	{
+		return GetParam().backend == ORCA_BACKEND_EPOLL;
+	}
+	void SetUp() override
+	{
+		orca_config cfg;
+		orca_config_init(&cfg);
+		cfg.workers = GetParam().workers;
+		cfg.backend = GetParam().backend; // wins over ORCA_BACKEND in the environment
+		int err = orca_runtime_create(&rt, &cfg);
+		if (err != 0 && GetParam().backend == ORCA_BACKEND_IO_URING &&
+		    (err == -EPERM || err == -ENOSYS || err == -EACCES || err == -ENOMEM)) {
+			rt = nullptr;
+			GTEST_SKIP() << "io_uring refused here: " << orca_strerror(err);
+		}
+		ASSERT_EQ(0, err) << orca_strerror(err);
+		ASSERT_STREQ(backend_name(GetParam().backend), orca_runtime_backend(rt));
+	}
+	void TearDown() override
+	{
+		if (rt) {
+			ASSERT_EQ(0, orca_runtime_free(rt)) << "a join handle was leaked";
+		}
+	}
+};
+
+} // namespace orca_test
+
+#endif
