@@ -332,9 +332,10 @@ static enum step attempt_rw(orca__op *op)
 			return positional ? STEP_POOL : wait_for(op, wr ? EPOLLOUT : EPOLLIN);
 		}
 		if (e == ESPIPE && positional) {
-			/* io_uring ignores the offset on pipes and FIFOs (not on sockets). */
+			/* io_uring ignores the offset on pipes and FIFOs, and a socket takes
+			 * offset 0 only (sock_read_iter): the same rules here. */
 			struct stat st;
-			if (fstat(op->fd, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+			if (fstat(op->fd, &st) == 0 && (!S_ISSOCK(st.st_mode) || op->off == 0)) {
 				op->kind = wr ? ORCA_OP_WRITE : ORCA_OP_READ;
 				positional = false;
 				continue;
@@ -344,10 +345,12 @@ static enum step attempt_rw(orca__op *op)
 		if ((e == EOPNOTSUPP || e == ENOSYS) && !(op->bflags & BF_PLAIN)) {
 			/* No RWF_NOWAIT here: a file goes to the pool, anything else is made
 			 * non-blocking and read/written plainly. */
+			if (positional)
+				return STEP_POOL;
 			struct stat st;
 			if (fstat(op->fd, &st) != 0)
 				return done_err(op, -errno);
-			if (positional || is_file_mode(st.st_mode))
+			if (is_file_mode(st.st_mode))
 				return STEP_POOL;
 			int err = make_nonblocking(op->fd, NULL);
 			if (err)

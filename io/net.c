@@ -1,9 +1,10 @@
 /* TCP/UDP conveniences (include/orca/net.h): resolution on the blocking pool,
  * listen, connect, bind, options.
  *
- * Sockets are left in blocking mode on purpose: io_uring completes an operation on a
- * blocking socket when it is ready (it arms an internal poll), while O_NONBLOCK would
- * make it fail with -EAGAIN instead. */
+ * Sockets are left in blocking mode, so code that uses them without Orca gets what it
+ * expects: io_uring completes an operation on a blocking socket when it is ready (it
+ * arms an internal poll; older kernels made O_NONBLOCK sockets fail with -EAGAIN
+ * instead), and the epoll backend uses MSG_DONTWAIT (io/epoll_driver.c). */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <errno.h>

@@ -981,9 +981,11 @@ intptr_t flags_and_polls(void *)
 	if (ev < 0 || !(ev & POLLIN) || orca_recv(sv[0], buf, 1, 0) != 1)
 		return -9;
 	// pread/pwrite with an offset: on a pipe the offset is ignored (as io_uring
-	// does), on a socket it is -ESPIPE.
-	if (orca_pread(sv[0], buf, 1, 5) != -ESPIPE)
+	// does); on a socket offset 0 reads and any other is -ESPIPE.
+	if (orca_pread(sv[0], buf, 1, 5) != -ESPIPE || orca_pwrite(sv[1], "s", 1, 5) != -ESPIPE)
 		return -10;
+	if (orca_pwrite(sv[1], "s", 1, 0) != 1 || orca_pread(sv[0], buf, 1, 0) != 1 || buf[0] != 's')
+		return -13;
 	int pp[2];
 	if (pipe2(pp, O_CLOEXEC) != 0)
 		return -11;

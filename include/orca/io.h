@@ -1,4 +1,6 @@
-/* Asynchronous I/O on file descriptors, through each worker's io_uring.
+/* Asynchronous I/O on file descriptors, through each worker's I/O driver: io_uring,
+ * or epoll where the kernel refuses io_uring (orca_backend in runtime.h). Both
+ * backends give the same results and error codes.
  *
  * The calls are async twins of the blocking ones, with the same arguments in the
  * same order: orca_read(fd, buf, n) is read(fd, buf, n) that suspends the calling
@@ -10,10 +12,18 @@
  *     buffer (if the operation completed anyway, its result is returned instead, so
  *     an accepted fd or sent bytes are never lost);
  *   - return -EBADF / -EINVAL / -EFAULT for bad arguments, as the kernel reports them;
- *   - on a non-seekable fd (socket, pipe), orca_pread/orca_pwrite ignore the offset
- *     on io_uring (pread(2) would say -ESPIPE);
- *   - return -ENOSYS if the runtime has no io_uring (refused by a seccomp filter or
- *     kernel.io_uring_disabled; an epoll fallback is planned).
+ *   - on a pipe or FIFO orca_pread/orca_pwrite ignore the offset; on a socket they
+ *     read/write at offset 0 and return -ESPIPE at any other (io_uring's rules, kept
+ *     on epoll; pread(2) would always say -ESPIPE).
+ *
+ * On the epoll backend, sockets, pipes and terminals are waited on for readiness and
+ * then read or written without blocking; regular files, open, stat and fsync run on
+ * the runtime's blocking pool (a read the page cache can serve finishes at once). An
+ * fd that orca_accept waits on, and one without RWF_NOWAIT support (a terminal) that
+ * orca_read/orca_write use, is switched to O_NONBLOCK; orca_connect restores a
+ * blocking socket's mode when it is done. A file operation already running on the
+ * pool cannot be interrupted: its abort waits for it (an open of a FIFO with no
+ * writer waits for one).
  *
  * For a timeout or a select, build the operation as a future (orca_op) and pass it
  * to orca_await_timeout / orca_await_deadline / orca_select; *_timeout convenience
