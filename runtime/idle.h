@@ -17,7 +17,8 @@
  *  4. A parked worker that wakes for another reason (timer, own queue) removes
  *     itself from the list (unpark_by_id) and counts itself unparked.
  *
- * Model: tests/model/park.pml (spin). */
+ * Model: tests/model/park.pml (spin), tests/model/park_model.cc and
+ * tests/model/inject_queue_model.cc (relacy). */
 #ifndef ORCA_RUNTIME_IDLE_H
 #define ORCA_RUNTIME_IDLE_H
 

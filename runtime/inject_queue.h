@@ -4,7 +4,7 @@
  * list (Tokio does the same: it is off the hot path); `len` lets workers see it is
  * empty without taking the lock.
  *
- * Model: tests/model/inject_queue_model.cc. */
+ * Model: tests/model/inject_queue_model.cc (relacy). */
 #ifndef ORCA_RUNTIME_INJECT_QUEUE_H
 #define ORCA_RUNTIME_INJECT_QUEUE_H
 

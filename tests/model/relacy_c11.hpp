@@ -2,8 +2,9 @@
  * unchanged, into a relacy model.
  *
  * Every model target force-includes this header (-include) into:
- *  - copies of runtime/*.c and *.h made at build time by transform_c11.cmake, whose only
- *    edit is `_Atomic T` -> `_Atomic(T)` (C++ has no qualifier form), compiled as C++;
+ *  - copies of the runtime's .c and .h files made at build time by transform_c11.cmake,
+ *    whose only edit is `_Atomic T` -> `_Atomic(T)` (C++ has no qualifier form),
+ *    compiled as C++;
  *  - the model's own .cc file.
  * Each atomic operation of the real code then becomes a relacy operation with the same
  * memory order, at the same call site (relacy's history names the runtime's file and line).
@@ -39,7 +40,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
