@@ -558,7 +558,8 @@ static void complete(epoll_driver *d, orca__op *op, int32_t res)
 	count(&d->completions, 1);
 #if ORCA_IO_ASAN
 	if (writes_into_buffer(op) && res > 0 && __asan_region_is_poisoned(op->addr, (size_t)res))
-		orca__panic("driver: an operation completed into freed or poisoned memory");
+		orca__panic("driver: an operation completed into freed or poisoned memory (its "
+			    "buffer was freed while it waited)");
 #else
 	(void)writes_into_buffer;
 #endif
@@ -588,8 +589,18 @@ static size_t handle_event(epoll_driver *d, int fd, uint32_t ev)
 	for (orca__op *op = s->head, *next; op; op = next) {
 		next = op->wait_next;
 		enum step st = STEP_WAIT;
-		if (ev & (op->interest | EPOLLERR | EPOLLHUP))
+		if (ev & (op->interest | EPOLLERR | EPOLLHUP)) {
+#if ORCA_IO_ASAN
+			/* Caught before the read instead of by ASan's interceptor: the
+			 * task let its buffer go while the op still owned it. */
+			size_t left = op->len - (uint32_t)op->res;
+			if (writes_into_buffer(op) && left &&
+			    __asan_region_is_poisoned((char *)op->addr + op->res, left))
+				orca__panic("driver: an operation would complete into freed or "
+					    "poisoned memory (its buffer was freed while it waited)");
+#endif
 			st = attempt(op, ev, false);
+		}
 		if (st == STEP_WAIT) {
 			want |= op->interest;
 			prev = op;
@@ -825,7 +836,9 @@ static void ep_park(orca__driver *base, int64_t deadline_ns)
 	expected = EMPTY;
 	if (!atomic_compare_exchange_strong_explicit(&d->park_state, &expected, PARKED,
 						     memory_order_acq_rel, memory_order_acquire)) {
-		atomic_store_explicit(&d->park_state, EMPTY, memory_order_relaxed);
+		/* A swap, not a store: a second unpark may have landed since the CAS
+		 * (runtime/park.c has the same step; tests/model/park_model.cc). */
+		atomic_exchange_explicit(&d->park_state, EMPTY, memory_order_acquire);
 		ep_poll(base);
 		return;
 	}
