@@ -431,7 +431,9 @@ static void uring_park(orca__driver *base, int64_t deadline_ns)
 	expected = EMPTY;
 	if (!atomic_compare_exchange_strong_explicit(&d->park_state, &expected, PARKED,
 						     memory_order_acq_rel, memory_order_acquire)) {
-		atomic_store_explicit(&d->park_state, EMPTY, memory_order_relaxed);
+		/* A swap, not a store: a second unpark may have landed since the CAS
+		 * (runtime/park.c has the same step; tests/model/park_model.cc). */
+		atomic_exchange_explicit(&d->park_state, EMPTY, memory_order_acquire);
 		poll_ring(d);
 		return;
 	}

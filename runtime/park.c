@@ -42,7 +42,10 @@ void orca__parker_park(orca__parker *p, int64_t deadline_ns)
 						     memory_order_acq_rel, memory_order_acquire)) {
 		if (expected != NOTIFIED)
 			orca__panic("parker: parked twice at once");
-		atomic_store_explicit(&p->state, EMPTY, memory_order_relaxed);
+		/* Consume the token with a swap, not a store: a second unpark may have
+		 * landed since the CAS, and a store would erase it unread (and its release
+		 * would pair with nothing). Found by tests/model/park_model.cc. */
+		atomic_exchange_explicit(&p->state, EMPTY, memory_order_acquire);
 		return;
 	}
 	for (;;) {

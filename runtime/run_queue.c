@@ -139,8 +139,12 @@ static uint32_t steal_into2(orca__run_queue *src, orca__run_queue *dst, uint32_t
 		n -= n / 2;
 		if (n == 0)
 			return 0;
-		if (n > ORCA_RUN_QUEUE_CAP / 2)
-			n = ORCA_RUN_QUEUE_CAP / 2; /* a stale tail can overstate; never take more */
+		if (n > ORCA_RUN_QUEUE_CAP / 2) {
+			/* Only possible with a stale head (the tail we read is newer): the CAS
+			 * below would fail anyway; read head again. */
+			prev = atomic_load_explicit(&src->head, memory_order_acquire);
+			continue;
+		}
 		next = pack(steal, real + n);
 		if (atomic_compare_exchange_weak_explicit(&src->head, &prev, next, memory_order_acq_rel,
 							  memory_order_acquire))

@@ -161,7 +161,10 @@ static inline enum orca__st_notify orca__st_transition_to_notified_by_ref(_Atomi
 			next = (cur | ORCA_ST_NOTIFIED) + ORCA_ST_REF_ONE;
 			r = ORCA_ST_SUBMIT;
 		}
-		/* Release: what the waker's caller wrote before waking is seen by the run. */
+		/* Release: when this wake is the one that queues the task, what the waker's
+		 * caller wrote before is seen by the run. A wake that finds the task already
+		 * NOTIFIED or COMPLETE writes nothing and publishes nothing: a future must
+		 * synchronise with its waker through its own state (a lock or an RMW). */
 		if (atomic_compare_exchange_weak_explicit(st, &cur, next, memory_order_acq_rel,
 							  memory_order_relaxed))
 			return r;
@@ -243,12 +246,15 @@ static inline bool orca__st_unset_join_waker(_Atomic uint64_t *st, uint64_t *sna
 {
 	uint64_t cur = atomic_load_explicit(st, memory_order_acquire);
 	for (;;) {
-		if (!(cur & ORCA_ST_JOIN_INTEREST) || !(cur & ORCA_ST_JOIN_WAKER))
-			orca__panic("task state: join waker unset without interest or waker");
+		/* COMPLETE first: the completing side may already have woken the old
+		 * waker and cleared JOIN_WAKER (tests/model/task_state_model.cc,
+		 * join_replace_vs_complete). */
 		if (cur & ORCA_ST_COMPLETE) {
 			*snap = cur;
 			return false;
 		}
+		if (!(cur & ORCA_ST_JOIN_INTEREST) || !(cur & ORCA_ST_JOIN_WAKER))
+			orca__panic("task state: join waker unset without interest or waker");
 		if (atomic_compare_exchange_weak_explicit(st, &cur, cur & ~ORCA_ST_JOIN_WAKER,
 							  memory_order_acq_rel, memory_order_acquire))
 			return true;
