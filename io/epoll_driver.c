@@ -44,12 +44,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -59,26 +57,14 @@
 
 #include <orca/blocking.h>
 
+#include "driver_shared.h"
 #include "op.h"
 #include "panic.h"
 #include "scheduler.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ORCA_IO_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ORCA_IO_ASAN 1
-#endif
-#endif
-#if ORCA_IO_ASAN
-int __asan_region_is_poisoned(void *beg, size_t size);
-#endif
-
 #define ORCA_EPOLL_EVENTS 256
 #define ORCA_EPOLL_BUDGET 128
 #define TAG_EVENTFD UINT64_MAX
-
-enum { EMPTY = 0, PARKED = 1, NOTIFIED = 2 };
 
 /* op->bflags (ORCA_OP_POOL_RAN is op.h's). */
 #define BF_PLAIN 0x01      /* read()/write() on an O_NONBLOCK fd: no RWF_NOWAIT there */
@@ -97,18 +83,15 @@ typedef struct fd_slot {
 typedef struct epoll_driver {
 	orca__driver base; /* first: the driver.h interface */
 	int epfd;
-	int eventfd;
 	bool pwait2; /* epoll_pwait2 (ns timeouts) works; else epoll_wait (ms) */
 	fd_slot *slots; /* indexed by fd, owner only */
 	size_t nslots;
 	unsigned inflight;       /* ops on waiter lists */
 	const void *budget_task; /* whose run the budget counts */
 	unsigned budget;
-	_Alignas(64) _Atomic uint32_t park_state;
-	_Alignas(64) pthread_mutex_t cancel_lock;
-	orca__op *cancel_head; /* under cancel_lock */
-	_Atomic int cancel_pending;
-	_Atomic uint64_t enters, submitted, completions;
+	orca__parking park; /* its eventfd is in the epoll set */
+	orca__cancel_list cancels;
+	orca__driver_counters counters;
 	char describe[96];
 	struct epoll_event events[ORCA_EPOLL_EVENTS];
 } epoll_driver;
@@ -116,13 +99,6 @@ typedef struct epoll_driver {
 static epoll_driver *as_ep(orca__driver *d)
 {
 	return (epoll_driver *)(void *)d;
-}
-
-static void count(_Atomic uint64_t *c, uint64_t n)
-{
-	/* Owner-only writer: a relaxed load + store, no locked instruction. */
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-			      memory_order_relaxed);
 }
 
 /* ---- one non-blocking attempt ------------------------------------------------------- */
@@ -484,7 +460,7 @@ static int arm(epoll_driver *d, int fd, fd_slot *s, uint32_t events)
 		if (epoll_ctl(d->epfd, ctl, fd, &ev) == 0) {
 			s->registered = true;
 			s->armed = events;
-			count(&d->submitted, 1);
+			orca__count(&d->counters.submitted, 1);
 			return 0;
 		}
 		int e = errno;
@@ -532,47 +508,12 @@ static void list_emptied(fd_slot *s)
 	s->armed = 0;
 }
 
-static bool writes_into_buffer(const orca__op *op)
-{
-	return op->kind == ORCA_OP_READ || op->kind == ORCA_OP_PREAD || op->kind == ORCA_OP_RECV;
-}
-
-static void unlink_cancel_request(epoll_driver *d, orca__op *op)
-{
-	pthread_mutex_lock(&d->cancel_lock);
-	if (atomic_load_explicit(&op->cancel_queued, memory_order_relaxed)) {
-		orca__op **pp = &d->cancel_head;
-		while (*pp && *pp != op)
-			pp = &(*pp)->cancel_next;
-		if (*pp)
-			*pp = op->cancel_next;
-		atomic_store_explicit(&op->cancel_queued, 0, memory_order_relaxed);
-	}
-	pthread_mutex_unlock(&d->cancel_lock);
-}
-
 /* op is off every waiter list: store the result and wake its task. */
 static void complete(epoll_driver *d, orca__op *op, int32_t res)
 {
 	d->inflight--;
-	count(&d->completions, 1);
-#if ORCA_IO_ASAN
-	if (writes_into_buffer(op) && res > 0 && __asan_region_is_poisoned(op->addr, (size_t)res))
-		orca__panic("driver: an operation completed into freed or poisoned memory (its "
-			    "buffer was freed while it waited)");
-#else
-	(void)writes_into_buffer;
-#endif
-	orca__op_lock(op);
-	if (atomic_load_explicit(&op->cancel_queued, memory_order_relaxed))
-		unlink_cancel_request(d, op);
-	op->res = res;
-	op->state = ORCA_OP_COMPLETED;
-	orca_waker w = op->waker;
-	op->waker = (orca_waker){0};
-	orca__op_unlock(op);
-	/* op may be gone from here on; the waker holds its own reference. */
-	orca_waker_wake(&w);
+	orca__count(&d->counters.completions, 1);
+	orca__op_complete(&d->cancels, op, res);
 }
 
 /* The fd reported ev: retry each waiter it concerns, complete the finished ones,
@@ -594,7 +535,7 @@ static size_t handle_event(epoll_driver *d, int fd, uint32_t ev)
 			/* Caught before the read instead of by ASan's interceptor: the
 			 * task let its buffer go while the op still owned it. */
 			size_t left = op->len - (uint32_t)op->res;
-			if (writes_into_buffer(op) && left &&
+			if (orca__op_writes_into_buffer(op) && left &&
 			    __asan_region_is_poisoned((char *)op->addr + op->res, left))
 				orca__panic("driver: an operation would complete into freed or "
 					    "poisoned memory (its buffer was freed while it waited)");
@@ -695,46 +636,20 @@ static void ep_cancel(orca__driver *base, orca__op *op)
 		cancel_now(d, op);
 		return;
 	}
-	/* Under the op's lock, and only if it has not completed meanwhile: complete()
-	 * takes it off the list under the same lock, so the list never keeps an op
-	 * whose await may have returned (op.h). */
-	orca__op_lock(op);
-	bool queued = op->state == ORCA_OP_CANCELLING;
-	if (queued) {
-		pthread_mutex_lock(&d->cancel_lock);
-		op->cancel_next = d->cancel_head;
-		d->cancel_head = op;
-		atomic_store_explicit(&op->cancel_queued, 1, memory_order_relaxed);
-		pthread_mutex_unlock(&d->cancel_lock);
-	}
-	orca__op_unlock(op);
-	if (!queued)
-		return;
-	atomic_store_explicit(&d->cancel_pending, 1, memory_order_release);
-	ep_unpark(base);
+	if (orca__cancel_list_push(&d->cancels, op))
+		ep_unpark(base);
 }
 
 /* Owner: step 2 of the cancel protocol. */
 static size_t drain_cancel_requests(epoll_driver *d)
 {
-	if (!atomic_load_explicit(&d->cancel_pending, memory_order_acquire))
-		return 0;
 	size_t n = 0;
-	for (;;) {
-		pthread_mutex_lock(&d->cancel_lock);
-		atomic_store_explicit(&d->cancel_pending, 0, memory_order_relaxed);
-		orca__op *op = d->cancel_head;
-		if (op) {
-			d->cancel_head = op->cancel_next;
-			atomic_store_explicit(&op->cancel_queued, 0, memory_order_relaxed);
-		}
-		pthread_mutex_unlock(&d->cancel_lock);
-		if (!op)
-			return n;
-		/* Off the list before completing it: complete() will not look for it. */
+	for (orca__op *op = orca__cancel_list_take(&d->cancels), *next; op; op = next) {
+		next = op->cancel_next; /* before cancel_now lets the op go */
 		cancel_now(d, op);
 		n++;
 	}
+	return n;
 }
 
 /* ---- submit, poll, park --------------------------------------------------------------- */
@@ -784,7 +699,7 @@ static int ep_submit(orca__driver *base, orca__op *op)
 
 static void after_wait(epoll_driver *d, int n)
 {
-	count(&d->enters, 1);
+	orca__count(&d->counters.enters, 1);
 	if (n > 0)
 		handle_events(d, n);
 }
@@ -796,7 +711,7 @@ static size_t ep_poll(orca__driver *base)
 	if (d->inflight == 0)
 		return n; /* nothing waits on an fd: no system call */
 	int r = epoll_wait(d->epfd, d->events, ORCA_EPOLL_EVENTS, 0);
-	count(&d->enters, 1);
+	orca__count(&d->counters.enters, 1);
 	if (r > 0)
 		n += handle_events(d, r);
 	return n;
@@ -806,11 +721,7 @@ static int wait_events(epoll_driver *d, int64_t deadline_ns)
 {
 	if (deadline_ns < 0)
 		return epoll_wait(d->epfd, d->events, ORCA_EPOLL_EVENTS, -1);
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	int64_t left = deadline_ns - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
-	if (left < 0)
-		left = 0;
+	int64_t left = orca__ns_left(deadline_ns);
 #ifdef SYS_epoll_pwait2
 	if (d->pwait2) {
 		struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
@@ -827,42 +738,19 @@ static void ep_park(orca__driver *base, int64_t deadline_ns)
 {
 	epoll_driver *d = as_ep(base);
 	drain_cancel_requests(d);
-	uint32_t expected = NOTIFIED;
-	if (atomic_compare_exchange_strong_explicit(&d->park_state, &expected, EMPTY,
-						    memory_order_acquire, memory_order_relaxed)) {
-		ep_poll(base);
-		return;
-	}
-	expected = EMPTY;
-	if (!atomic_compare_exchange_strong_explicit(&d->park_state, &expected, PARKED,
-						     memory_order_acq_rel, memory_order_acquire)) {
-		/* A swap, not a store: a second unpark may have landed since the CAS
-		 * (runtime/park.c has the same step; tests/model/park_model.cc). */
-		atomic_exchange_explicit(&d->park_state, EMPTY, memory_order_acquire);
+	if (!orca__parking_begin(&d->park)) {
 		ep_poll(base);
 		return;
 	}
 	int n = wait_events(d, deadline_ns);
-	atomic_exchange_explicit(&d->park_state, EMPTY, memory_order_acquire);
+	orca__parking_done(&d->park);
 	after_wait(d, n);
 	drain_cancel_requests(d);
 }
 
 static void ep_unpark(orca__driver *base)
 {
-	epoll_driver *d = as_ep(base);
-	/* Release: work published before the unpark is seen by the woken worker. */
-	if (atomic_exchange_explicit(&d->park_state, NOTIFIED, memory_order_release) != PARKED)
-		return;
-	uint64_t one = 1;
-	if (write(d->eventfd, &one, sizeof(one)) < 0 && errno == EAGAIN) {
-		/* The counter is full (it is never read): reset it, then write. */
-		uint64_t v;
-		ssize_t r = read(d->eventfd, &v, sizeof(v));
-		(void)r;
-		r = write(d->eventfd, &one, sizeof(one));
-		(void)r;
-	}
+	orca__parking_unpark(&as_ep(base)->park);
 }
 
 /* ---- life cycle -------------------------------------------------------------------- */
@@ -879,10 +767,7 @@ static const char *ep_describe(orca__driver *base)
 
 static void ep_stats(orca__driver *base, orca__driver_stats *out)
 {
-	epoll_driver *d = as_ep(base);
-	out->enters = atomic_load_explicit(&d->enters, memory_order_relaxed);
-	out->submitted = atomic_load_explicit(&d->submitted, memory_order_relaxed);
-	out->completions = atomic_load_explicit(&d->completions, memory_order_relaxed);
+	orca__counters_read(&as_ep(base)->counters, out);
 }
 
 static void ep_destroy(orca__driver *base)
@@ -891,8 +776,8 @@ static void ep_destroy(orca__driver *base)
 	if (d->inflight)
 		orca__panic("driver: epoll set torn down with operations waiting");
 	close(d->epfd);
-	close(d->eventfd);
-	pthread_mutex_destroy(&d->cancel_lock);
+	orca__parking_destroy(&d->park);
+	orca__cancel_list_destroy(&d->cancels);
 	free(d->slots);
 	free(d);
 }
@@ -914,12 +799,12 @@ orca__driver *orca__epoll_driver_create(unsigned worker_index, int *err)
 		free(d);
 		return NULL;
 	}
-	d->eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	*err = orca__parking_init(&d->park);
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = TAG_EVENTFD};
-	if (d->eventfd < 0 || epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->eventfd, &ev) != 0) {
+	if (*err == 0 && epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->park.eventfd, &ev) != 0)
 		*err = -errno;
-		if (d->eventfd >= 0)
-			close(d->eventfd);
+	if (*err) {
+		orca__parking_destroy(&d->park);
 		close(d->epfd);
 		free(d);
 		return NULL;
@@ -929,8 +814,7 @@ orca__driver *orca__epoll_driver_create(unsigned worker_index, int *err)
 	struct timespec zero = {0, 0};
 	d->pwait2 = syscall(SYS_epoll_pwait2, d->epfd, d->events, 1, &zero, NULL, 0) >= 0;
 #endif
-	atomic_init(&d->park_state, EMPTY);
-	pthread_mutex_init(&d->cancel_lock, NULL);
+	orca__cancel_list_init(&d->cancels);
 	snprintf(d->describe, sizeof(d->describe), "worker %u: epoll, %s timeouts", worker_index,
 		 d->pwait2 ? "epoll_pwait2 (ns)" : "epoll_wait (ms)");
 	orca__log_debug("%s", d->describe);

@@ -21,48 +21,31 @@
  */
 #include <errno.h>
 #include <liburing.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "driver_shared.h"
 #include "op.h"
 #include "panic.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define ORCA_IO_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ORCA_IO_ASAN 1
-#endif
-#endif
-#if ORCA_IO_ASAN
-int __asan_region_is_poisoned(void *beg, size_t size);
-#endif
 
 #define ORCA_RING_ENTRIES 1024
 #define UD_CANCEL ((uint64_t)0)   /* completions of our async-cancel SQEs */
 #define UD_EVENTFD ((uint64_t)1)  /* the armed read of the wake-up eventfd */
-
-enum { EMPTY = 0, PARKED = 1, NOTIFIED = 2 };
 
 typedef struct uring_driver {
 	orca__driver base; /* first: the driver.h interface */
 	struct io_uring ring;
 	unsigned setup_flags;
 	bool defer_taskrun;
-	int eventfd;
 	uint64_t eventfd_buf;
 	bool eventfd_armed;
 	unsigned queued;   /* SQEs prepared, not yet submitted */
 	unsigned inflight; /* ops submitted, CQE not yet seen */
-	_Alignas(64) _Atomic uint32_t park_state;
-	_Alignas(64) pthread_mutex_t cancel_lock;
-	orca__op *cancel_head; /* under cancel_lock */
-	_Atomic int cancel_pending;
-	_Atomic uint64_t enters, submitted, completions;
+	orca__parking park; /* its eventfd is read by the ring while parked */
+	orca__cancel_list cancels;
+	orca__driver_counters counters;
 	char describe[160];
 } uring_driver;
 
@@ -123,17 +106,15 @@ orca__driver *orca__uring_driver_create(unsigned worker_index, int *err)
 		free(d);
 		return NULL;
 	}
-	d->eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (d->eventfd < 0) {
-		*err = -errno;
+	*err = orca__parking_init(&d->park);
+	if (*err) {
 		io_uring_queue_exit(&d->ring);
 		free(d);
 		return NULL;
 	}
 	/* Registering the ring fd saves an fdget/fdput per enter. */
 	bool registered = io_uring_register_ring_fd(&d->ring) == 1;
-	atomic_init(&d->park_state, EMPTY);
-	pthread_mutex_init(&d->cancel_lock, NULL);
+	orca__cancel_list_init(&d->cancels);
 	snprintf(d->describe, sizeof(d->describe),
 		 "worker %u: io_uring %u entries%s%s%s%s", worker_index, ORCA_RING_ENTRIES,
 		 (d->setup_flags & IORING_SETUP_SINGLE_ISSUER) ? " SINGLE_ISSUER" : "",
@@ -157,17 +138,7 @@ static unsigned uring_inflight(orca__driver *base)
 
 static void uring_stats(orca__driver *base, orca__driver_stats *out)
 {
-	uring_driver *d = as_uring(base);
-	out->enters = atomic_load_explicit(&d->enters, memory_order_relaxed);
-	out->submitted = atomic_load_explicit(&d->submitted, memory_order_relaxed);
-	out->completions = atomic_load_explicit(&d->completions, memory_order_relaxed);
-}
-
-static void count(_Atomic uint64_t *c, uint64_t n)
-{
-	/* Owner-only writer: a relaxed load + store, no locked instruction. */
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-			      memory_order_relaxed);
+	orca__counters_read(&as_uring(base)->counters, out);
 }
 
 static void uring_destroy(orca__driver *base)
@@ -176,8 +147,8 @@ static void uring_destroy(orca__driver *base)
 	if (d->inflight)
 		orca__panic("driver: ring torn down with operations in flight");
 	io_uring_queue_exit(&d->ring);
-	close(d->eventfd);
-	pthread_mutex_destroy(&d->cancel_lock);
+	orca__parking_destroy(&d->park);
+	orca__cancel_list_destroy(&d->cancels);
 	free(d);
 }
 
@@ -188,9 +159,9 @@ static struct io_uring_sqe *get_sqe(uring_driver *d)
 	if (sqe)
 		return sqe;
 	int n = io_uring_submit(&d->ring);
-	count(&d->enters, 1);
+	orca__count(&d->counters.enters, 1);
 	if (n > 0) {
-		count(&d->submitted, (uint64_t)n);
+		orca__count(&d->counters.submitted, (uint64_t)n);
 		d->queued -= (unsigned)n < d->queued ? (unsigned)n : d->queued;
 	}
 	return io_uring_get_sqe(&d->ring);
@@ -287,58 +258,17 @@ static void uring_cancel(orca__driver *base, orca__op *op)
 		queue_cancel_sqe(d, op);
 		return;
 	}
-	/* Under the op's lock, and only if it has not completed meanwhile: complete()
-	 * takes it off the list under the same lock, so the list never keeps an op
-	 * whose await may have returned (op.h). */
-	orca__op_lock(op);
-	bool queued = op->state == ORCA_OP_CANCELLING;
-	if (queued) {
-		pthread_mutex_lock(&d->cancel_lock);
-		op->cancel_next = d->cancel_head;
-		d->cancel_head = op;
-		atomic_store_explicit(&op->cancel_queued, 1, memory_order_relaxed);
-		pthread_mutex_unlock(&d->cancel_lock);
-	}
-	orca__op_unlock(op);
-	if (!queued)
-		return;
-	atomic_store_explicit(&d->cancel_pending, 1, memory_order_release);
-	uring_unpark(base);
+	if (orca__cancel_list_push(&d->cancels, op))
+		uring_unpark(base);
 }
 
 /* Owner: turn cancel requests from other workers into cancel SQEs. */
 static void drain_cancel_requests(uring_driver *d)
 {
-	if (!atomic_load_explicit(&d->cancel_pending, memory_order_acquire))
-		return;
-	pthread_mutex_lock(&d->cancel_lock);
-	atomic_store_explicit(&d->cancel_pending, 0, memory_order_relaxed);
-	orca__op *list = d->cancel_head;
-	d->cancel_head = NULL;
-	for (orca__op *op = list; op; op = op->cancel_next) {
-		atomic_store_explicit(&op->cancel_queued, 0, memory_order_relaxed);
+	for (orca__op *op = orca__cancel_list_take(&d->cancels), *next; op; op = next) {
+		next = op->cancel_next;
 		queue_cancel_sqe(d, op);
 	}
-	pthread_mutex_unlock(&d->cancel_lock);
-}
-
-static void unlink_cancel_request(uring_driver *d, orca__op *op)
-{
-	pthread_mutex_lock(&d->cancel_lock);
-	if (atomic_load_explicit(&op->cancel_queued, memory_order_relaxed)) {
-		orca__op **pp = &d->cancel_head;
-		while (*pp && *pp != op)
-			pp = &(*pp)->cancel_next;
-		if (*pp)
-			*pp = op->cancel_next;
-		atomic_store_explicit(&op->cancel_queued, 0, memory_order_relaxed);
-	}
-	pthread_mutex_unlock(&d->cancel_lock);
-}
-
-static bool writes_into_buffer(const orca__op *op)
-{
-	return op->kind == ORCA_OP_READ || op->kind == ORCA_OP_PREAD || op->kind == ORCA_OP_RECV;
 }
 
 static void complete(uring_driver *d, orca__op *op, int32_t res)
@@ -347,22 +277,12 @@ static void complete(uring_driver *d, orca__op *op, int32_t res)
 #if ORCA_IO_ASAN
 	/* The kernel wrote into this buffer; ASan could not see it. If the memory was
 	 * freed meanwhile, that is a use-after-free by the kernel: stop here. */
-	if (writes_into_buffer(op) && res > 0 && __asan_region_is_poisoned(op->addr, (size_t)res)) {
+	if (orca__op_writes_into_buffer(op) && res > 0 &&
+	    __asan_region_is_poisoned(op->addr, (size_t)res)) {
 		orca__panic("driver: the kernel completed an operation into freed or poisoned memory");
 	}
-#else
-	(void)writes_into_buffer;
 #endif
-	orca__op_lock(op);
-	if (atomic_load_explicit(&op->cancel_queued, memory_order_relaxed))
-		unlink_cancel_request(d, op);
-	op->res = res;
-	op->state = ORCA_OP_COMPLETED;
-	orca_waker w = op->waker;
-	op->waker = (orca_waker){0};
-	orca__op_unlock(op);
-	/* op may be gone from here on; the waker holds its own reference. */
-	orca_waker_wake(&w);
+	orca__op_complete(&d->cancels, op, res);
 }
 
 static size_t reap(uring_driver *d)
@@ -385,15 +305,15 @@ static size_t reap(uring_driver *d)
 	}
 	if (n)
 		io_uring_cq_advance(&d->ring, n);
-	count(&d->completions, ops);
+	orca__count(&d->counters.completions, ops);
 	return ops;
 }
 
 static void note_submitted(uring_driver *d, int r)
 {
-	count(&d->enters, 1);
+	orca__count(&d->counters.enters, 1);
 	if (r > 0) {
-		count(&d->submitted, (uint64_t)r);
+		orca__count(&d->counters.submitted, (uint64_t)r);
 		d->queued -= (unsigned)r < d->queued ? (unsigned)r : d->queued;
 	}
 }
@@ -422,18 +342,7 @@ static void uring_park(orca__driver *base, int64_t deadline_ns)
 {
 	uring_driver *d = as_uring(base);
 	drain_cancel_requests(d);
-	uint32_t expected = NOTIFIED;
-	if (atomic_compare_exchange_strong_explicit(&d->park_state, &expected, EMPTY,
-						    memory_order_acquire, memory_order_relaxed)) {
-		poll_ring(d);
-		return;
-	}
-	expected = EMPTY;
-	if (!atomic_compare_exchange_strong_explicit(&d->park_state, &expected, PARKED,
-						     memory_order_acq_rel, memory_order_acquire)) {
-		/* A swap, not a store: a second unpark may have landed since the CAS
-		 * (runtime/park.c has the same step; tests/model/park_model.cc). */
-		atomic_exchange_explicit(&d->park_state, EMPTY, memory_order_acquire);
+	if (!orca__parking_begin(&d->park)) {
 		poll_ring(d);
 		return;
 	}
@@ -441,18 +350,14 @@ static void uring_park(orca__driver *base, int64_t deadline_ns)
 		struct io_uring_sqe *sqe = get_sqe(d);
 		if (!sqe)
 			orca__panic("driver: no SQE for the wake-up read");
-		io_uring_prep_read(sqe, d->eventfd, &d->eventfd_buf, sizeof(d->eventfd_buf), 0);
+		io_uring_prep_read(sqe, d->park.eventfd, &d->eventfd_buf, sizeof(d->eventfd_buf), 0);
 		io_uring_sqe_set_data64(sqe, UD_EVENTFD);
 		d->queued++;
 		d->eventfd_armed = true;
 	}
 	struct __kernel_timespec ts, *tsp = NULL;
 	if (deadline_ns >= 0) {
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		int64_t left = deadline_ns - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
-		if (left < 0)
-			left = 0;
+		int64_t left = orca__ns_left(deadline_ns);
 		ts.tv_sec = left / 1000000000;
 		ts.tv_nsec = left % 1000000000;
 		tsp = &ts;
@@ -462,19 +367,13 @@ static void uring_park(orca__driver *base, int64_t deadline_ns)
 		int r = io_uring_submit_and_wait_timeout(&d->ring, &cqe, 1, tsp, NULL);
 		note_submitted(d, r);
 	}
-	atomic_exchange_explicit(&d->park_state, EMPTY, memory_order_acquire);
+	orca__parking_done(&d->park);
 	poll_ring(d);
 }
 
 static void uring_unpark(orca__driver *base)
 {
-	uring_driver *d = as_uring(base);
-	/* Release: work published before the unpark is seen by the woken worker. */
-	if (atomic_exchange_explicit(&d->park_state, NOTIFIED, memory_order_release) == PARKED) {
-		uint64_t one = 1;
-		ssize_t r = write(d->eventfd, &one, sizeof(one));
-		(void)r; /* EAGAIN only if the counter is saturated: a wake is pending anyway */
-	}
+	orca__parking_unpark(&as_uring(base)->park);
 }
 
 static const orca__driver_vtable uring_vtable = {

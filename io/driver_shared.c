@@ -1,0 +1,160 @@
+/* The parts of a driver both backends share (driver_shared.h). */
+#include <errno.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "driver_shared.h"
+
+enum { EMPTY = 0, PARKED = 1, NOTIFIED = 2 };
+
+/* ---- parking ------------------------------------------------------------------------ */
+
+int orca__parking_init(orca__parking *p)
+{
+	atomic_init(&p->state, EMPTY);
+	p->eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return p->eventfd < 0 ? -errno : 0;
+}
+
+void orca__parking_destroy(orca__parking *p)
+{
+	if (p->eventfd >= 0)
+		close(p->eventfd);
+	p->eventfd = -1;
+}
+
+bool orca__parking_begin(orca__parking *p)
+{
+	uint32_t expected = NOTIFIED;
+	/* Acquire: what the unparker published before its unpark. */
+	if (atomic_compare_exchange_strong_explicit(&p->state, &expected, EMPTY,
+						    memory_order_acquire, memory_order_relaxed))
+		return false;
+	expected = EMPTY;
+	if (atomic_compare_exchange_strong_explicit(&p->state, &expected, PARKED,
+						    memory_order_acq_rel, memory_order_acquire))
+		return true;
+	/* An unpark landed between the two CASes: consume it with a swap, not a store,
+	 * as a second one may have landed since (runtime/park.c has the same step;
+	 * tests/model/park_model.cc). */
+	atomic_exchange_explicit(&p->state, EMPTY, memory_order_acquire);
+	return false;
+}
+
+void orca__parking_done(orca__parking *p)
+{
+	atomic_exchange_explicit(&p->state, EMPTY, memory_order_acquire);
+}
+
+void orca__parking_unpark(orca__parking *p)
+{
+	/* Release: work published before the unpark is seen by the woken worker. */
+	if (atomic_exchange_explicit(&p->state, NOTIFIED, memory_order_release) != PARKED)
+		return;
+	uint64_t one = 1;
+	if (write(p->eventfd, &one, sizeof(one)) < 0 && errno == EAGAIN) {
+		/* The counter is full (the epoll backend never reads it): reset it, then
+		 * write. */
+		uint64_t v;
+		ssize_t r = read(p->eventfd, &v, sizeof(v));
+		(void)r;
+		r = write(p->eventfd, &one, sizeof(one));
+		(void)r;
+	}
+}
+
+/* ---- cancels from other workers ---------------------------------------------------- */
+
+void orca__cancel_list_init(orca__cancel_list *l)
+{
+	pthread_mutex_init(&l->lock, NULL);
+	l->head = NULL;
+	atomic_init(&l->pending, 0);
+}
+
+void orca__cancel_list_destroy(orca__cancel_list *l)
+{
+	pthread_mutex_destroy(&l->lock);
+}
+
+bool orca__cancel_list_push(orca__cancel_list *l, orca__op *op)
+{
+	/* Under the op's lock, and only if it has not completed meanwhile: completion
+	 * takes it off the list under the same lock, so the list never keeps an op whose
+	 * await may have returned (op.h). */
+	orca__op_lock(op);
+	bool queued = op->state == ORCA_OP_CANCELLING;
+	if (queued) {
+		pthread_mutex_lock(&l->lock);
+		op->cancel_next = l->head;
+		l->head = op;
+		atomic_store_explicit(&op->cancel_queued, 1, memory_order_relaxed);
+		pthread_mutex_unlock(&l->lock);
+	}
+	orca__op_unlock(op);
+	if (queued)
+		atomic_store_explicit(&l->pending, 1, memory_order_release);
+	return queued;
+}
+
+orca__op *orca__cancel_list_take(orca__cancel_list *l)
+{
+	if (!atomic_load_explicit(&l->pending, memory_order_acquire))
+		return NULL;
+	pthread_mutex_lock(&l->lock);
+	atomic_store_explicit(&l->pending, 0, memory_order_relaxed);
+	orca__op *list = l->head;
+	l->head = NULL;
+	for (orca__op *op = list; op; op = op->cancel_next)
+		atomic_store_explicit(&op->cancel_queued, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&l->lock);
+	return list;
+}
+
+static void unlink_request(orca__cancel_list *l, orca__op *op)
+{
+	pthread_mutex_lock(&l->lock);
+	if (atomic_load_explicit(&op->cancel_queued, memory_order_relaxed)) {
+		orca__op **pp = &l->head;
+		while (*pp && *pp != op)
+			pp = &(*pp)->cancel_next;
+		if (*pp)
+			*pp = op->cancel_next;
+		atomic_store_explicit(&op->cancel_queued, 0, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* ---- completion ----------------------------------------------------------------------- */
+
+void orca__op_complete(orca__cancel_list *l, orca__op *op, int32_t res)
+{
+	orca__op_lock(op);
+	if (atomic_load_explicit(&op->cancel_queued, memory_order_relaxed))
+		unlink_request(l, op);
+	op->res = res;
+	op->state = ORCA_OP_COMPLETED;
+	orca_waker w = op->waker;
+	op->waker = (orca_waker){0};
+	orca__op_unlock(op);
+	/* op may be gone from here on; the waker holds its own reference. */
+	orca_waker_wake(&w);
+}
+
+int64_t orca__ns_left(int64_t deadline_ns)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t left = deadline_ns - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+	return left < 0 ? 0 : left;
+}
+
+/* ---- counters ------------------------------------------------------------------------ */
+
+void orca__counters_read(orca__driver_counters *c, orca__driver_stats *out)
+{
+	out->enters = atomic_load_explicit(&c->enters, memory_order_relaxed);
+	out->submitted = atomic_load_explicit(&c->submitted, memory_order_relaxed);
+	out->completions = atomic_load_explicit(&c->completions, memory_order_relaxed);
+}
