@@ -37,6 +37,14 @@ inline auto io_params()
 				 IoParam{1, ORCA_BACKEND_EPOLL}, IoParam{2, ORCA_BACKEND_EPOLL});
 }
 
+// Runs fn(arg) as a task on rt; returns what it returned, or block_on's error.
+inline intptr_t run_task(orca_runtime *rt, orca_task_fn fn, void *arg = nullptr)
+{
+	intptr_t r = -99999;
+	int err = orca_block_on(rt, fn, arg, &r);
+	return err ? err : r;
+}
+
 class IoRuntimeTest : public ::testing::TestWithParam<IoParam> {
 protected:
 	orca_runtime *rt = nullptr;

@@ -89,9 +89,7 @@ TEST_P(Fs, SixtyFourMiBRoundTripWithChecksums)
 	RoundTrip r{temp_path("roundtrip"), (size_t)64 << 20};
 	if (orca_test::under_sanitizer())
 		r.total = (size_t)16 << 20;
-	intptr_t res = 1;
-	ASSERT_EQ(0, orca_block_on(rt, write_then_read, &r, &res));
-	EXPECT_EQ(0, res);
+	EXPECT_EQ(0, orca_test::run_task(rt, write_then_read, &r));
 	EXPECT_EQ(r.written_sum, r.read_sum);
 	unlink(r.path.c_str());
 }
@@ -123,9 +121,7 @@ intptr_t errors(void *)
 
 TEST_P(Fs, ErrorsComeBackAsNegativeErrno)
 {
-	intptr_t r = 1;
-	ASSERT_EQ(0, orca_block_on(rt, errors, nullptr, &r));
-	EXPECT_EQ(0, r);
+	EXPECT_EQ(0, orca_test::run_task(rt, errors));
 }
 
 struct Fifo {
@@ -216,9 +212,7 @@ intptr_t at_the_file_position(void *arg)
 TEST_P(Fs, ReadAndWriteAtTheFilePosition)
 {
 	PosJob j{temp_path("position")};
-	intptr_t res = 1;
-	ASSERT_EQ(0, orca_block_on(rt, at_the_file_position, &j, &res));
-	EXPECT_EQ(0, res);
+	EXPECT_EQ(0, orca_test::run_task(rt, at_the_file_position, &j));
 	unlink(j.path.c_str());
 }
 
@@ -254,9 +248,7 @@ intptr_t uncached_reads(void *arg)
 TEST_P(Fs, ReadsOfPagesNotInThePageCache)
 {
 	PosJob j{temp_path("uncached")};
-	intptr_t res = 1;
-	ASSERT_EQ(0, orca_block_on(rt, uncached_reads, &j, &res));
-	EXPECT_EQ(0, res);
+	EXPECT_EQ(0, orca_test::run_task(rt, uncached_reads, &j));
 	unlink(j.path.c_str());
 }
 

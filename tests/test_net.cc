@@ -196,9 +196,7 @@ TEST_P(Net, LargeTransfersWithShortReadsAndWrites)
 	Server s;
 	start_server(rt, &s);
 	ManyClients m{s.port, 4, 2, 1 << 20};
-	intptr_t bad = -1;
-	ASSERT_EQ(0, orca_block_on(rt, run_clients, &m, &bad));
-	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, orca_test::run_task(rt, run_clients, &m));
 	stop_server(&s);
 }
 
@@ -261,9 +259,7 @@ TEST_P(Net, PeerResetGivesAnErrorAndServerGoesOn)
 	ASSERT_EQ(0, orca_spawn_on(rt, &bad, reset_midway, (void *)(intptr_t)s.port));
 	orca_join(bad, nullptr);
 	ManyClients m{s.port, 10, 3, 100};
-	intptr_t nbad = -1;
-	ASSERT_EQ(0, orca_block_on(rt, run_clients, &m, &nbad));
-	EXPECT_EQ(0, nbad);
+	EXPECT_EQ(0, orca_test::run_task(rt, run_clients, &m));
 	stop_server(&s);
 }
 
@@ -307,9 +303,7 @@ TEST_P(Net, AcceptLoopBacksOffOnEmfileAndRecovers)
 		close(fd);
 	setrlimit(RLIMIT_NOFILE, &old);
 	ManyClients m{s.port, 10, 2, 100};
-	intptr_t bad = -1;
-	ASSERT_EQ(0, orca_block_on(rt, run_clients, &m, &bad));
-	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, orca_test::run_task(rt, run_clients, &m));
 	stop_server(&s);
 }
 
@@ -338,9 +332,7 @@ TEST_P(Net, SlowClientDoesNotDelayOthers)
 	ASSERT_EQ(0, orca_spawn_on(rt, &slow, slow_client, (void *)(intptr_t)s.port));
 	int64_t t0 = orca_now();
 	ManyClients m{s.port, 20, 20, 64};
-	intptr_t bad = -1;
-	ASSERT_EQ(0, orca_block_on(rt, run_clients, &m, &bad));
-	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, orca_test::run_task(rt, run_clients, &m));
 	EXPECT_LT(orca_now() - t0, ORCA_MSEC(400)) << "fast clients waited for the slow one";
 	orca_join(slow, nullptr);
 	stop_server(&s);
@@ -463,9 +455,7 @@ intptr_t timeouts(void *)
 
 TEST_P(Net, RecvAndConnectTimeouts)
 {
-	intptr_t r = 1;
-	ASSERT_EQ(0, orca_block_on(rt, timeouts, nullptr, &r));
-	EXPECT_EQ(0, r);
+	EXPECT_EQ(0, orca_test::run_task(rt, timeouts));
 }
 
 // ---- UDP ------------------------------------------------------------------------
@@ -497,9 +487,7 @@ intptr_t udp_round_trip(void *)
 
 TEST_P(Net, UdpRoundTrip)
 {
-	intptr_t r = 1;
-	ASSERT_EQ(0, orca_block_on(rt, udp_round_trip, nullptr, &r));
-	EXPECT_EQ(0, r);
+	EXPECT_EQ(0, orca_test::run_task(rt, udp_round_trip));
 }
 
 // ---- wakes and idle ------------------------------------------------------------
@@ -612,9 +600,7 @@ intptr_t bad_fds(void *)
 
 TEST_P(Net, BadFdsAndArguments)
 {
-	intptr_t r = 1;
-	ASSERT_EQ(0, orca_block_on(rt, bad_fds, nullptr, &r));
-	EXPECT_EQ(0, r);
+	EXPECT_EQ(0, orca_test::run_task(rt, bad_fds));
 }
 
 // ---- what a readiness backend must get right ---------------------------------------
@@ -818,9 +804,7 @@ intptr_t fd_numbers_reused(void *)
 
 TEST_P(Net, FdNumbersReusedAfterCloseAreWaitedOnAfresh)
 {
-	intptr_t r = 1;
-	ASSERT_EQ(0, orca_block_on(rt, fd_numbers_reused, nullptr, &r));
-	EXPECT_EQ(0, r);
+	EXPECT_EQ(0, orca_test::run_task(rt, fd_numbers_reused));
 }
 
 TEST_P(Net, CancelledWaitsLeaveNothingBehindForLaterData)
@@ -1001,9 +985,7 @@ intptr_t flags_and_polls(void *)
 
 TEST_P(Net, FlagsOffsetsAndPollBehaveAlike)
 {
-	intptr_t r = 1;
-	ASSERT_EQ(0, orca_block_on(rt, flags_and_polls, nullptr, &r));
-	EXPECT_EQ(0, r);
+	EXPECT_EQ(0, orca_test::run_task(rt, flags_and_polls));
 }
 
 intptr_t connect_keeps_mode(void *arg)
@@ -1034,9 +1016,7 @@ TEST_P(Net, ConnectLeavesABlockingSocketBlocking)
 {
 	Server s;
 	start_server(rt, &s);
-	intptr_t r = 1;
-	ASSERT_EQ(0, orca_block_on(rt, connect_keeps_mode, (void *)(intptr_t)s.port, &r));
-	EXPECT_EQ(0, r);
+	EXPECT_EQ(0, orca_test::run_task(rt, connect_keeps_mode, (void *)(intptr_t)s.port));
 	stop_server(&s);
 }
 
