@@ -657,8 +657,12 @@ intptr_t spawn_duplex(void *arg)
 	return 0;
 }
 
-void start_duplex(orca_runtime *rt, Duplex *d, orca_task **hs)
+// A socket pair whose sv[0] cannot send, and a reader and a writer waiting on sv[0].
+void start_duplex(orca_runtime *rt, int sv[2], Duplex *d, orca_task **hs)
 {
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	fill_send_buffer(sv[0]);
+	d->fd = sv[0];
 	void *args[2] = {hs, d};
 	intptr_t r = 1;
 	ASSERT_EQ(0, orca_block_on(rt, spawn_duplex, args, &r));
@@ -673,12 +677,9 @@ void start_duplex(orca_runtime *rt, Duplex *d, orca_task **hs)
 TEST_P(Net, ReaderAndWriterWaitOnOneFdAndEachGetsItsOwnEvent)
 {
 	int sv[2];
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-	fill_send_buffer(sv[0]);
 	Duplex d;
-	d.fd = sv[0];
 	orca_task *hs[2];
-	start_duplex(rt, &d, hs);
+	start_duplex(rt, sv, &d, hs);
 	// Readable only: the reader finishes, the writer goes on waiting.
 	ASSERT_EQ(5, write(sv[1], "hello", 5));
 	EXPECT_EQ(0, orca_join(hs[0], nullptr));
@@ -697,12 +698,9 @@ TEST_P(Net, ReaderAndWriterWaitOnOneFdAndEachGetsItsOwnEvent)
 TEST_P(Net, HangUpWakesTheReaderAndTheWriter)
 {
 	int sv[2];
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-	fill_send_buffer(sv[0]);
 	Duplex d;
-	d.fd = sv[0];
 	orca_task *hs[2];
-	start_duplex(rt, &d, hs);
+	start_duplex(rt, sv, &d, hs);
 	close(sv[1]);
 	EXPECT_EQ(0, orca_join(hs[0], nullptr));
 	EXPECT_EQ(0, orca_join(hs[1], nullptr));
