@@ -128,6 +128,7 @@ intptr_t orca_await(orca_future *f)
 			cancelling = true;
 		}
 		intptr_t out = 0;
+		orca__wait_clear(t);
 		if (f->vtable->poll(f, &cx, &out) == ORCA_READY)
 			return cancelling && out < 0 ? -ECANCELED : out;
 		orca__task_suspend(t, ORCA_EXIT_PENDING);
@@ -264,6 +265,7 @@ static void drain(orca__task *t, orca_future *const *fs, unsigned char *slot, si
 		}
 	}
 	while (busy) {
+		orca__wait_clear(t);
 		for (size_t i = 0; i < n; i++) {
 			intptr_t r;
 			if (slot[i] == SLOT_CANCELLING && fs[i]->vtable->poll(fs[i], cx, &r) == ORCA_READY) {
@@ -314,6 +316,7 @@ int orca_select(orca_future *const *fs, size_t n, intptr_t *out)
 	for (;;) {
 		if (observe_cancel(t))
 			break;
+		orca__wait_clear(t);
 		for (size_t k = 0; k < n && winner < 0; k++) {
 			size_t i = (start + k) % n;
 			intptr_t r = 0;
@@ -350,6 +353,7 @@ int orca_join_all(orca_future *const *fs, size_t n, intptr_t *outs)
 			ret = -ECANCELED;
 			break;
 		}
+		orca__wait_clear(t);
 		for (size_t i = 0; i < n; i++) {
 			intptr_t r = 0;
 			if (slot[i] == SLOT_PENDING && fs[i]->vtable->poll(fs[i], &cx, &r) == ORCA_READY) {

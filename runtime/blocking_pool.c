@@ -142,13 +142,17 @@ static orca_poll job_poll(orca_future *f, orca_context *cx, intptr_t *out)
 		}
 		pthread_cond_signal(&p->work);
 		pthread_mutex_unlock(&p->lock);
+		orca__note_wait(cx, "blocking pool (queued)", ORCA__WAIT_PLAIN, 0);
 		return ORCA_PENDING;
 	}
 	if (!orca_waker_will_wake(&job->waker, cx->waker)) {
 		orca_waker_drop(&job->waker);
 		job->waker = orca_waker_clone(cx->waker);
 	}
+	bool running = job->state == JOB_RUNNING;
 	pthread_mutex_unlock(&p->lock);
+	orca__note_wait(cx, running ? "blocking pool (running)" : "blocking pool (queued)",
+			ORCA__WAIT_PLAIN, 0);
 	return ORCA_PENDING;
 }
 
@@ -185,17 +189,18 @@ static void job_cancel(orca_future *f)
 
 static const orca_future_vtable job_vtable = {.poll = job_poll, .cancel = job_cancel};
 
-int orca_spawn_blocking_on(orca_runtime *rt, orca_task **handle, orca_task_fn fn, void *arg)
+int orca__spawn_blocking_fn_on(orca_runtime *rt, orca_task **handle, orca_task_fn fn, void *arg,
+			       const char *name)
 {
 	if (handle)
 		*handle = NULL;
 	if (!rt || !fn)
 		return -EINVAL;
 	blocking_job job = {.base = {&job_vtable}, .fn = fn, .arg = arg, .pool = &rt->blocking};
-	return orca_spawn_future_on(rt, handle, &job.base, sizeof(job));
+	return orca__spawn_future(rt, handle, &job.base, sizeof(job), name, false);
 }
 
-int orca_spawn_blocking(orca_task **handle, orca_task_fn fn, void *arg)
+int orca__spawn_blocking_fn(orca_task **handle, orca_task_fn fn, void *arg, const char *name)
 {
 	orca_runtime *rt = orca_runtime_current();
 	if (!rt) {
@@ -203,7 +208,28 @@ int orca_spawn_blocking(orca_task **handle, orca_task_fn fn, void *arg)
 			*handle = NULL;
 		return fn ? -EPERM : -EINVAL;
 	}
-	return orca_spawn_blocking_on(rt, handle, fn, arg);
+	return orca__spawn_blocking_fn_on(rt, handle, fn, arg, name);
+}
+
+/* The exported names (the header's macros of the same names name the task). */
+int(orca_spawn_blocking_on)(orca_runtime *rt, orca_task **handle, orca_task_fn fn, void *arg)
+{
+	return orca__spawn_blocking_fn_on(rt, handle, fn, arg, NULL);
+}
+
+int(orca_spawn_blocking)(orca_task **handle, orca_task_fn fn, void *arg)
+{
+	return orca__spawn_blocking_fn(handle, fn, arg, NULL);
+}
+
+void orca__blocking_pool_stats(orca__blocking_pool *p, uint64_t *threads, uint64_t *idle,
+			       uint64_t *queued)
+{
+	pthread_mutex_lock(&p->lock);
+	*threads = p->threads;
+	*idle = p->idle;
+	*queued = p->queued;
+	pthread_mutex_unlock(&p->lock);
 }
 
 void orca__blocking_pool_shutdown(orca__blocking_pool *p)

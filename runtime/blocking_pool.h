@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct blocking_job;
 
@@ -22,5 +23,8 @@ int orca__blocking_pool_init(orca__blocking_pool *p, unsigned max_threads, int64
 void orca__blocking_pool_shutdown(orca__blocking_pool *p);
 void orca__blocking_pool_destroy(orca__blocking_pool *p);
 unsigned orca__blocking_pool_threads(orca__blocking_pool *p);
+/* Threads, idle threads and queued jobs now (under the pool's lock). */
+void orca__blocking_pool_stats(orca__blocking_pool *p, uint64_t *threads, uint64_t *idle,
+			       uint64_t *queued);
 
 #endif

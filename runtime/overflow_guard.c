@@ -38,7 +38,7 @@ static void write_u64(uint64_t v)
 static void on_segv(int sig, siginfo_t *info, void *uctx)
 {
 	orca__worker *w = orca__worker_current();
-	orca__task *t = w ? w->current : NULL;
+	orca__task *t = w ? orca__worker_running(w) : NULL;
 	if (t && t->kind == ORCA_TASK_STACKFUL) {
 		orca__stackful_task *sf = (orca__stackful_task *)t;
 		char *guard = sf->map;

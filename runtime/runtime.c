@@ -8,13 +8,16 @@
  *  3. wait until no task is alive (the last completion signals shutdown_cond), or
  *     until the deadline: then report -ETIMEDOUT and leave the workers running, as
  *     freeing a stack a task still runs on would be worse than a leak;
- *  4. stop the blocking pool's threads; set stop, unpark every worker, join them.
+ *  4. stop the blocking pool's threads and the observer's watchdog; set stop,
+ *     unpark every worker, join them.
+ * With ORCA_LOG=debug each step is logged.
  *
  * The I/O backend is chosen before the workers start (io/backend.c); each worker
  * creates its driver of that backend on its own thread.
  */
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +29,7 @@
 #define ORCA_DEFAULT_STACK (64 * 1024)
 #define ORCA_MAX_STACK ((size_t)1 << 30)
 #define ORCA_DEFAULT_STACK_CACHE 64
+#define ORCA_BLOCKING_DEFAULT_NS ORCA_MSEC(100)
 
 void orca_config_init(orca_config *cfg)
 {
@@ -61,6 +65,8 @@ static void runtime_destroy(orca_runtime *rt)
 	}
 	orca__inject_destroy(&rt->inject);
 	orca__idle_destroy(&rt->idle);
+	pthread_mutex_destroy(&rt->observer.lock);
+	pthread_cond_destroy(&rt->observer.cond);
 	orca__blocking_pool_destroy(&rt->blocking);
 	for (unsigned i = 0; i < ORCA_OWNED_SHARDS; i++)
 		pthread_mutex_destroy(&rt->owned[i].lock);
@@ -96,6 +102,10 @@ static int runtime_start(orca_runtime **out, orca_config c, unsigned n, int back
 	rt->nworkers = n;
 	rt->backend = backend;
 	atomic_init(&rt->next_id, 1);
+	rt->observer.created_at = orca_now();
+	rt->observer.dump_signal = c.dump_signal;
+	rt->observer.threshold_ns = c.detect_blocking ? c.blocking_threshold_ns : 0;
+	pthread_mutex_init(&rt->observer.lock, NULL);
 	rt->stack_size = c.stack_size ? c.stack_size : ORCA_DEFAULT_STACK;
 	size_t header = (sizeof(orca__stackful_task) + 63) & ~(size_t)63;
 	rt->stack_map_size = orca__stack_map_size(rt->stack_size, header);
@@ -109,6 +119,7 @@ static int runtime_start(orca_runtime **out, orca_config c, unsigned n, int back
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&rt->shutdown_cond, &ca);
+	pthread_cond_init(&rt->observer.cond, &ca);
 	pthread_condattr_destroy(&ca);
 	if (orca__idle_init(&rt->idle, n) != 0) {
 		runtime_destroy(rt);
@@ -160,12 +171,39 @@ static int runtime_start(orca_runtime **out, orca_config c, unsigned n, int back
 			return err;
 		}
 	}
+	int err = orca__observe_start(rt);
+	if (err) {
+		stop_workers(rt, n);
+		runtime_destroy(rt);
+		return err;
+	}
+	orca__log_debug("runtime: %u workers on %s started", n, orca__backend_name(backend));
 	*out = rt;
+	return 0;
+}
+
+/* ORCA_BLOCKING_DETECT=<ms> turns the blocking detector on with that threshold
+ * (unless the config already set one); "0" or "off" leave it as configured. */
+static int blocking_detect_env(orca_config *c)
+{
+	const char *v = getenv("ORCA_BLOCKING_DETECT");
+	if (!v || !*v || strcmp(v, "0") == 0 || strcmp(v, "off") == 0)
+		return 0;
+	char *end;
+	long long ms = strtoll(v, &end, 10);
+	if (*end || ms <= 0 || ms > INT64_MAX / 1000000) {
+		orca__log_debug("runtime: ORCA_BLOCKING_DETECT=%s is not a positive number of ms", v);
+		return -EINVAL;
+	}
+	c->detect_blocking = true;
+	if (!c->blocking_threshold_ns)
+		c->blocking_threshold_ns = ORCA_MSEC(ms);
 	return 0;
 }
 
 int orca_runtime_create(orca_runtime **out, const orca_config *cfg)
 {
+	int err_env;
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
@@ -174,9 +212,15 @@ int orca_runtime_create(orca_runtime **out, const orca_config *cfg)
 	if (cfg)
 		c = *cfg;
 	if (c.workers > ORCA_MAX_WORKERS || c.stack_size > ORCA_MAX_STACK ||
-	    c.blocking_keep_alive_ns < 0)
+	    c.blocking_keep_alive_ns < 0 || c.blocking_threshold_ns < 0 || c.dump_signal < 0 ||
+	    c.dump_signal >= NSIG)
 		return -EINVAL;
+	err_env = blocking_detect_env(&c);
+	if (err_env)
+		return err_env;
 	unsigned n = c.workers ? c.workers : usable_cpus();
+	if (c.detect_blocking && !c.blocking_threshold_ns)
+		c.blocking_threshold_ns = ORCA_BLOCKING_DEFAULT_NS;
 	if (n > ORCA_MAX_WORKERS)
 		n = ORCA_MAX_WORKERS;
 	int backend;
@@ -203,29 +247,39 @@ static bool on_own_worker(orca_runtime *rt)
 	return w && w->rt == rt;
 }
 
-int orca_block_on(orca_runtime *rt, intptr_t (*fn)(void *), void *arg, intptr_t *result)
+int orca__block_on_fn(orca_runtime *rt, intptr_t (*fn)(void *), void *arg, intptr_t *result,
+		      const char *name)
 {
 	if (!rt || !fn)
 		return -EINVAL;
 	if (on_own_worker(rt))
 		return -EDEADLK;
 	orca_task *h;
-	int err = orca_spawn_on(rt, &h, fn, arg);
+	int err = orca__spawn_stackful(rt, &h, fn, arg, name, false);
 	if (err)
 		return err;
 	return orca_join(h, result);
 }
 
-static void abort_all(orca_runtime *rt)
+int(orca_block_on)(orca_runtime *rt, intptr_t (*fn)(void *), void *arg, intptr_t *result)
 {
+	return orca__block_on_fn(rt, fn, arg, result, NULL);
+}
+
+static size_t abort_all(orca_runtime *rt)
+{
+	size_t n = 0;
 	for (unsigned i = 0; i < ORCA_OWNED_SHARDS; i++) {
 		orca__owned_shard *s = &rt->owned[i];
 		pthread_mutex_lock(&s->lock);
-		for (orca__task *t = s->head; t; t = t->owned_next)
+		for (orca__task *t = s->head; t; t = t->owned_next) {
+			n++;
 			if (orca__st_transition_to_notified_and_cancel(&t->state) == ORCA_ST_SUBMIT)
 				orca__schedule(t);
+		}
 		pthread_mutex_unlock(&s->lock);
 	}
+	return n;
 }
 
 int orca_runtime_shutdown(orca_runtime *rt, int64_t timeout_ns)
@@ -237,10 +291,14 @@ int orca_runtime_shutdown(orca_runtime *rt, int64_t timeout_ns)
 	if (rt->workers_joined)
 		return 0;
 	/* Steps 1 and 2 (once). */
-	if (!atomic_exchange_explicit(&rt->shutting_down, 1, memory_order_acq_rel))
-		abort_all(rt);
+	int64_t start = orca_now();
+	if (!atomic_exchange_explicit(&rt->shutting_down, 1, memory_order_acq_rel)) {
+		size_t n = abort_all(rt);
+		orca__log_debug("shutdown: step 1-2: spawns refused, %zu live task%s aborted", n,
+				n == 1 ? "" : "s");
+	}
 	/* Step 3. */
-	int64_t deadline = timeout_ns < 0 ? -1 : orca_now() + timeout_ns;
+	int64_t deadline = timeout_ns < 0 ? -1 : start + timeout_ns;
 	pthread_mutex_lock(&rt->shutdown_lock);
 	while (atomic_load_explicit(&rt->alive, memory_order_acquire) != 0) {
 		if (deadline < 0) {
@@ -251,14 +309,24 @@ int orca_runtime_shutdown(orca_runtime *rt, int64_t timeout_ns)
 		if (pthread_cond_timedwait(&rt->shutdown_cond, &rt->shutdown_lock, &ts) == ETIMEDOUT &&
 		    atomic_load_explicit(&rt->alive, memory_order_acquire) != 0) {
 			pthread_mutex_unlock(&rt->shutdown_lock);
+			orca__log_debug("shutdown: step 3: %zu task%s still alive after %.3f s: "
+					"-ETIMEDOUT, workers left running",
+					atomic_load_explicit(&rt->alive, memory_order_relaxed),
+					atomic_load_explicit(&rt->alive, memory_order_relaxed) == 1 ? "" : "s",
+					(double)(orca_now() - start) / 1e9);
 			return -ETIMEDOUT;
 		}
 	}
 	pthread_mutex_unlock(&rt->shutdown_lock);
+	orca__log_debug("shutdown: step 3: every task finished (%.3f ms)",
+			(double)(orca_now() - start) / 1e6);
 	/* Step 4: no task is left, so no blocking job is either; the pool's threads
-	 * exit, then the workers. */
+	 * exit, then the watchdog, then the workers. */
 	orca__blocking_pool_shutdown(&rt->blocking);
+	orca__log_debug("shutdown: step 4: blocking pool stopped");
+	orca__observe_stop(rt);
 	stop_workers(rt, rt->nworkers);
+	orca__log_debug("shutdown: step 4: %u workers joined", rt->nworkers);
 	return 0;
 }
 
@@ -277,7 +345,7 @@ int orca_runtime_free(orca_runtime *rt)
 	return 0;
 }
 
-int orca_run(intptr_t (*fn)(void *), void *arg, intptr_t *result)
+int orca__run_fn(intptr_t (*fn)(void *), void *arg, intptr_t *result, const char *name)
 {
 	if (!fn)
 		return -EINVAL;
@@ -285,9 +353,14 @@ int orca_run(intptr_t (*fn)(void *), void *arg, intptr_t *result)
 	int err = orca_runtime_create(&rt, NULL);
 	if (err)
 		return err;
-	err = orca_block_on(rt, fn, arg, result);
+	err = orca__block_on_fn(rt, fn, arg, result, name);
 	int err2 = orca_runtime_free(rt);
 	return err ? err : err2;
+}
+
+int(orca_run)(intptr_t (*fn)(void *), void *arg, intptr_t *result)
+{
+	return orca__run_fn(fn, arg, result, NULL);
 }
 
 const char *orca_strerror(int err)

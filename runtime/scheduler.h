@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <orca/orca.h>
 
@@ -14,6 +15,7 @@
 #include "context.h"
 #include "idle.h"
 #include "inject_queue.h"
+#include "observe.h"
 #include "park.h"
 #include "queue_node.h"
 #include "run_queue.h"
@@ -44,6 +46,15 @@ typedef struct orca__task {
 	uint8_t future_done;             /* stackless: future returned READY or was dropped */
 	uint8_t future_cancelling;       /* stackless: cancel hook called, awaiting READY */
 	uint8_t select_rotation;         /* where orca_select starts polling next */
+	_Atomic uint8_t wait_fmt;        /* enum orca__wait_fmt of wait_detail (observe.h) */
+	/* Observability (observe.h). name and spawned_at are set before the task is
+	 * published and never change; the rest are written by whoever runs or
+	 * schedules it and read by the dump, hence relaxed atomics (plain moves). */
+	const char *name;                /* NULL: unnamed */
+	int64_t spawned_at;
+	_Atomic int64_t since;           /* when it last went waiting, or became ready */
+	_Atomic(const char *) wait_what; /* what its last poll waits on; NULL: not said */
+	_Atomic int64_t wait_detail;
 } orca__task;
 
 typedef struct orca__stackful_task {
@@ -53,6 +64,7 @@ typedef struct orca__stackful_task {
 	void *arg;
 	void *map; /* the stack mapping this task lives in */
 	size_t map_size;
+	char name_buf[ORCA_TASK_NAME_MAX]; /* a copied name (orca_spawn_named) */
 } orca__stackful_task;
 
 typedef struct orca__stackless_task {
@@ -72,8 +84,11 @@ typedef struct orca__worker {
 	orca_runtime *rt;
 	unsigned index;
 	pthread_t thread;
+	pid_t tid;             /* the thread's id (gettid), for the watchdog */
 	orca__ctx ctx;         /* the worker's own (thread) context */
-	orca__task *current;   /* the task being run, owner only */
+	/* The task being run: owner-written (relaxed), read by the dump and the
+	 * watchdog (observe.h, steps 1-3). */
+	_Atomic(orca__task *) current;
 	orca__task *switched_from; /* a task that switched straight to another */
 	orca__task *lifo;      /* the task woken last by the running one, owner only */
 	unsigned lifo_polls;   /* consecutive LIFO-slot runs */
@@ -91,6 +106,9 @@ typedef struct orca__worker {
 	orca__stack_pool stacks;
 	void *altstack; /* signal stack for the stack-overflow handler */
 	size_t altstack_size;
+	int64_t clock;   /* owner: cached orca_now() (observe.h) */
+	int64_t poll_t0; /* owner: start of the poll being timed; 0: none */
+	orca__worker_stats stats;
 } orca__worker;
 
 struct orca_runtime {
@@ -113,6 +131,7 @@ struct orca_runtime {
 	pthread_mutex_t shutdown_lock;
 	pthread_cond_t shutdown_cond; /* also signals workers that finished starting */
 	unsigned workers_ready;       /* under shutdown_lock */
+	orca__observer observer;
 };
 
 /* The worker the calling thread is, or NULL. Not inlined, and not treated as pure:
@@ -121,6 +140,59 @@ struct orca_runtime {
 orca__worker *orca__worker_current(void);
 /* The task running on the calling thread, or NULL. */
 orca__task *orca__task_current(void);
+
+/* The task running on worker w (relaxed: see observe.h). */
+static inline orca__task *orca__worker_running(orca__worker *w)
+{
+	return atomic_load_explicit(&w->current, memory_order_relaxed);
+}
+static inline void orca__worker_set_running(orca__worker *w, orca__task *t)
+{
+	atomic_store_explicit(&w->current, t, memory_order_relaxed);
+}
+
+/* Before each poll of a future for task t: forget what the last poll waited on
+ * (observe.h). */
+static inline void orca__wait_clear(orca__task *t)
+{
+	atomic_store_explicit(&t->wait_what, NULL, memory_order_relaxed);
+}
+
+/* The worker's cached clock (observe.h), or the real one off a worker. */
+static inline int64_t orca__cached_now(orca__worker *w)
+{
+	return w ? w->clock : orca_now();
+}
+
+/* A task became ready (spawned or woken from waiting) or went waiting. */
+static inline void orca__task_stamp(orca__task *t, int64_t now)
+{
+	atomic_store_explicit(&t->since, now, memory_order_relaxed);
+}
+
+/* The owned-list shard of a task: by address (Fibonacci hashing), so that the
+ * watchdog can find it from the pointer alone (observe.h step 3). */
+static inline unsigned orca__owned_shard_index(const orca__task *t)
+{
+	return (unsigned)(((uintptr_t)t * 0x9E3779B97F4A7C15ull) >> 58) % ORCA_OWNED_SHARDS;
+}
+
+/* Copies name into buf (ORCA_TASK_NAME_MAX bytes), cut at a UTF-8 boundary;
+ * returns buf, or NULL for a NULL or empty name. */
+const char *orca__task_name_copy(char *buf, const char *name);
+
+/* A name from the naming macros (include/orca/task.h): the first argument
+ * spelled out, which for a C++ lambda is a fragment of its text. */
+static inline const char *orca__static_name(const char *name)
+{
+	return name && name[0] == '[' ? "(lambda)" : name;
+}
+
+/* Spawns with a name that is kept by pointer (static) or copied. */
+int orca__spawn_stackful(orca_runtime *rt, orca_task **handle, orca_task_fn fn, void *arg,
+			 const char *name, bool copy_name);
+int orca__spawn_future(orca_runtime *rt, orca_task **handle, const orca_future *f, size_t size,
+		       const char *name, bool copy_name);
 
 /* Queues a task that was just made NOTIFIED (with a reference for the queue). From
  * one of its runtime's workers it goes to that worker (the LIFO slot when woken by a

@@ -18,8 +18,10 @@ static orca_poll sleep_poll(orca_future *f, orca_context *cx, intptr_t *out)
 	orca_sleep_future *s = (orca_sleep_future *)f;
 	orca__timer_entry *e = entry_of(s);
 	if (e->heap) {
-		if (!orca__timer_check(e, cx->waker))
+		if (!orca__timer_check(e, cx->waker)) {
+			orca__note_wait(cx, "timer", ORCA__WAIT_DEADLINE, e->deadline);
 			return ORCA_PENDING;
+		}
 		e->heap = NULL;
 		e->state = ORCA_TIMER_IDLE;
 		*out = 0;
@@ -42,6 +44,7 @@ static orca_poll sleep_poll(orca_future *f, orca_context *cx, intptr_t *out)
 	}
 	if (earliest)
 		orca__timer_armed_earliest(w, e->deadline);
+	orca__note_wait(cx, "timer", ORCA__WAIT_DEADLINE, e->deadline);
 	return ORCA_PENDING;
 }
 

@@ -62,6 +62,21 @@ static void task_waker_drop(const void *data)
 	orca__task_drop_ref((orca__task *)data);
 }
 
+void orca__note_wait(const orca_context *cx, const char *what, enum orca__wait_fmt fmt,
+		     int64_t detail)
+{
+	/* The polling task is the one whose waker the context carries (no thread-local
+	 * lookup); a plain thread's blocking wait carries another kind of waker. */
+	if (!cx || !cx->waker || cx->waker->vtable != &task_waker_vtable)
+		return;
+	orca__task *t = (orca__task *)cx->waker->data;
+	if (atomic_load_explicit(&t->wait_what, memory_order_relaxed))
+		return; /* an earlier leaf of this poll said it */
+	atomic_store_explicit(&t->wait_fmt, (uint8_t)fmt, memory_order_relaxed);
+	atomic_store_explicit(&t->wait_detail, detail, memory_order_relaxed);
+	atomic_store_explicit(&t->wait_what, what, memory_order_relaxed);
+}
+
 void orca__task_drop_ref(orca__task *t)
 {
 	if (orca__st_ref_dec(&t->state, 1))
@@ -72,7 +87,7 @@ void orca__task_drop_ref(orca__task *t)
 
 static orca__owned_shard *shard_of(orca_runtime *rt, orca__task *t)
 {
-	return &rt->owned[t->id % ORCA_OWNED_SHARDS];
+	return &rt->owned[orca__owned_shard_index(t)];
 }
 
 void orca__owned_insert(orca_runtime *rt, orca__task *t, bool *refused)
@@ -83,6 +98,7 @@ void orca__owned_insert(orca_runtime *rt, orca__task *t, bool *refused)
 	 * shards, so a task is either refused here or seen (and aborted) there. */
 	if (atomic_load_explicit(&rt->shutting_down, memory_order_acquire)) {
 		pthread_mutex_unlock(&s->lock);
+		atomic_fetch_add_explicit(&rt->observer.refused_spawns, 1, memory_order_relaxed);
 		*refused = true;
 		return;
 	}
@@ -121,7 +137,9 @@ void orca__owned_remove(orca__task *t)
 static orca_poll join_future_poll(orca_future *f, orca_context *cx, intptr_t *out);
 static const orca_future_vtable join_future_vtable = {.poll = join_future_poll};
 
-static void task_header_init(orca__task *t, orca_runtime *rt, int kind, bool handle)
+/* now: the spawning worker's cached clock (observe.h), or orca_now(). */
+static void task_header_init(orca__task *t, orca_runtime *rt, int kind, bool handle,
+			     const char *name, int64_t now)
 {
 	t->join_vtable = &join_future_vtable;
 	atomic_init(&t->state, orca__st_initial(handle));
@@ -137,6 +155,26 @@ static void task_header_init(orca__task *t, orca_runtime *rt, int kind, bool han
 	t->future_done = 0;
 	t->future_cancelling = 0;
 	t->select_rotation = 0;
+	atomic_init(&t->wait_fmt, ORCA__WAIT_PLAIN);
+	t->name = name;
+	t->spawned_at = now;
+	atomic_init(&t->since, t->spawned_at);
+	atomic_init(&t->wait_what, NULL);
+	atomic_init(&t->wait_detail, 0);
+}
+
+const char *orca__task_name_copy(char *buf, const char *name)
+{
+	if (!name || !*name)
+		return NULL;
+	size_t n = strnlen(name, ORCA_TASK_NAME_MAX - 1);
+	/* Cut before a UTF-8 continuation byte: never half a character. */
+	if (name[n] != '\0')
+		while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
+			n--;
+	memcpy(buf, name, n);
+	buf[n] = '\0';
+	return n ? buf : NULL;
 }
 
 /* Registers and queues a freshly built task, or undoes it if the runtime refuses. */
@@ -158,8 +196,11 @@ static int task_launch(orca_runtime *rt, orca__task *t, orca_task **handle)
 
 static void stackful_entry(void *arg);
 
-static int spawn_stackful(orca_runtime *rt, orca_task **handle, orca_task_fn fn, void *arg)
+int orca__spawn_stackful(orca_runtime *rt, orca_task **handle, orca_task_fn fn, void *arg,
+			 const char *name, bool copy_name)
 {
+	if (!copy_name)
+		name = orca__static_name(name);
 	if (handle)
 		*handle = NULL;
 	if (!rt || !fn)
@@ -176,7 +217,9 @@ static int spawn_stackful(orca_runtime *rt, orca_task **handle, orca_task_fn fn,
 	size_t header = (sizeof(orca__stackful_task) + 63) & ~(size_t)63;
 	orca__stackful_task *sf =
 		(orca__stackful_task *)(void *)((char *)map + rt->stack_map_size - header);
-	task_header_init(&sf->t, rt, ORCA_TASK_STACKFUL, handle != NULL);
+	if (copy_name)
+		name = orca__task_name_copy(sf->name_buf, name);
+	task_header_init(&sf->t, rt, ORCA_TASK_STACKFUL, handle != NULL, name, orca__cached_now(w));
 	sf->fn = fn;
 	sf->arg = arg;
 	sf->map = map;
@@ -186,26 +229,65 @@ static int spawn_stackful(orca_runtime *rt, orca_task **handle, orca_task_fn fn,
 	return task_launch(rt, &sf->t, handle);
 }
 
-int orca_spawn_on(orca_runtime *rt, orca_task **handle, orca_task_fn fn, void *arg)
-{
-	return spawn_stackful(rt, handle, fn, arg);
-}
-
-int orca_spawn(orca_task **handle, orca_task_fn fn, void *arg)
+/* The runtime a spawn without one goes to: the caller's. NULL (and *err) outside. */
+static orca_runtime *caller_runtime(orca_task **handle, bool have_fn, int *err)
 {
 	orca__worker *w = orca__worker_current();
-	if (!w) {
-		if (handle)
-			*handle = NULL;
-		return fn ? -EPERM : -EINVAL;
-	}
-	return spawn_stackful(w->rt, handle, fn, arg);
+	if (w)
+		return w->rt;
+	if (handle)
+		*handle = NULL;
+	*err = have_fn ? -EPERM : -EINVAL;
+	return NULL;
+}
+
+/* The exported functions keep their names; the header's macros of the same names
+ * call the orca__*_fn variants, which name the task. */
+int(orca_spawn_on)(orca_runtime *rt, orca_task **handle, orca_task_fn fn, void *arg)
+{
+	return orca__spawn_stackful(rt, handle, fn, arg, NULL, false);
+}
+
+int(orca_spawn)(orca_task **handle, orca_task_fn fn, void *arg)
+{
+	int err = 0;
+	orca_runtime *rt = caller_runtime(handle, fn != NULL, &err);
+	return rt ? orca__spawn_stackful(rt, handle, fn, arg, NULL, false) : err;
+}
+
+int orca__spawn_fn_on(orca_runtime *rt, orca_task **handle, orca_task_fn fn, void *arg,
+		      const char *name)
+{
+	return orca__spawn_stackful(rt, handle, fn, arg, name, false);
+}
+
+int orca__spawn_fn(orca_task **handle, orca_task_fn fn, void *arg, const char *name)
+{
+	int err = 0;
+	orca_runtime *rt = caller_runtime(handle, fn != NULL, &err);
+	return rt ? orca__spawn_stackful(rt, handle, fn, arg, name, false) : err;
+}
+
+int orca_spawn_named_on(orca_runtime *rt, orca_task **handle, const char *name, orca_task_fn fn,
+			void *arg)
+{
+	return orca__spawn_stackful(rt, handle, fn, arg, name, true);
+}
+
+int orca_spawn_named(orca_task **handle, const char *name, orca_task_fn fn, void *arg)
+{
+	int err = 0;
+	orca_runtime *rt = caller_runtime(handle, fn != NULL, &err);
+	return rt ? orca__spawn_stackful(rt, handle, fn, arg, name, true) : err;
 }
 
 #define ORCA_MAX_FUTURE_SIZE (64 * 1024)
 
-int orca_spawn_future_on(orca_runtime *rt, orca_task **handle, const orca_future *f, size_t size)
+int orca__spawn_future(orca_runtime *rt, orca_task **handle, const orca_future *f, size_t size,
+		       const char *name, bool copy_name)
 {
+	if (!copy_name)
+		name = orca__static_name(name);
 	if (handle)
 		*handle = NULL;
 	if (!rt || !f || !f->vtable || !f->vtable->poll || size < sizeof(orca_future) ||
@@ -213,23 +295,43 @@ int orca_spawn_future_on(orca_runtime *rt, orca_task **handle, const orca_future
 		return -EINVAL;
 	if (atomic_load_explicit(&rt->shutting_down, memory_order_relaxed))
 		return -ESHUTDOWN;
-	orca__stackless_task *sl = malloc(sizeof(*sl) + size);
+	/* A copied name goes after the future, in the same allocation. */
+	size_t name_room = copy_name && name && *name ? ORCA_TASK_NAME_MAX : 0;
+	orca__stackless_task *sl = malloc(sizeof(*sl) + size + name_room);
 	if (!sl)
 		return -ENOMEM;
-	task_header_init(&sl->t, rt, ORCA_TASK_STACKLESS, handle != NULL);
+	if (name_room)
+		name = orca__task_name_copy((char *)sl->future + size, name);
+	task_header_init(&sl->t, rt, ORCA_TASK_STACKLESS, handle != NULL, name,
+			 orca__cached_now(orca__worker_current()));
 	memcpy(sl->future, f, size);
 	return task_launch(rt, &sl->t, handle);
 }
 
+int orca_spawn_future_on(orca_runtime *rt, orca_task **handle, const orca_future *f, size_t size)
+{
+	return orca__spawn_future(rt, handle, f, size, NULL, false);
+}
+
 int orca_spawn_future(orca_task **handle, const orca_future *f, size_t size)
 {
-	orca__worker *w = orca__worker_current();
-	if (!w) {
-		if (handle)
-			*handle = NULL;
-		return f ? -EPERM : -EINVAL;
-	}
-	return orca_spawn_future_on(w->rt, handle, f, size);
+	int err = 0;
+	orca_runtime *rt = caller_runtime(handle, f != NULL, &err);
+	return rt ? orca__spawn_future(rt, handle, f, size, NULL, false) : err;
+}
+
+int orca_spawn_future_named_on(orca_runtime *rt, orca_task **handle, const char *name,
+			       const orca_future *f, size_t size)
+{
+	return orca__spawn_future(rt, handle, f, size, name, true);
+}
+
+int orca_spawn_future_named(orca_task **handle, const char *name, const orca_future *f,
+			    size_t size)
+{
+	int err = 0;
+	orca_runtime *rt = caller_runtime(handle, f != NULL, &err);
+	return rt ? orca__spawn_future(rt, handle, f, size, name, true) : err;
 }
 
 /* ---- running ------------------------------------------------------------------ */
@@ -262,6 +364,28 @@ static void stackful_entry(void *arg)
 	orca__panic("task: a finished task was resumed");
 }
 
+/* A poll of t starts on w: count it (its number is the watchdog's clock,
+ * observe.h), publish t as running, and time one poll in ORCA_METRICS_POLL_SAMPLE. */
+static inline void poll_begin(orca__worker *w, orca__task *t)
+{
+	uint64_t n = atomic_load_explicit(&w->stats.polls, memory_order_relaxed) + 1;
+	atomic_store_explicit(&w->stats.polls, n, memory_order_relaxed);
+	orca__worker_set_running(w, t);
+	if (__builtin_expect((n & (ORCA_METRICS_POLL_SAMPLE - 1)) == 0, 0))
+		w->poll_t0 = orca_now();
+}
+
+/* The poll that poll_begin started on w is over. */
+static inline void poll_end(orca__worker *w)
+{
+	if (w->poll_t0) {
+		int64_t now = orca_now();
+		orca__stat_add(&w->stats.hist[orca__poll_bucket(now - w->poll_t0)], 1);
+		w->clock = now; /* the cached clock's refresh (observe.h) */
+		w->poll_t0 = 0;
+	}
+}
+
 void orca__task_suspend(orca__task *t, enum orca__exit reason)
 {
 	orca__stackful_task *sf = (orca__stackful_task *)t;
@@ -270,15 +394,16 @@ void orca__task_suspend(orca__task *t, enum orca__exit reason)
 	/* Straight to the next local task when there is one: one context switch
 	 * instead of two (task -> worker -> task). t's suspension is published by
 	 * whoever lands next (task_landed), once nothing runs on t's stack. */
-	w->current = NULL; /* wakes from here on are not "by the running task" */
+	orca__worker_set_running(w, NULL); /* wakes from here on are not "by the running task" */
 	orca__task *next = orca__worker_next_direct(w);
 	if (next) {
 		orca__st_transition_to_running(&next->state);
 		w->switched_from = t;
-		w->current = next;
+		poll_end(w);
+		poll_begin(w, next);
 		orca__ctx_jump(&sf->ctx, &((orca__stackful_task *)next)->ctx, ORCA_CTX_RETURNING);
 	} else {
-		w->current = t; /* the worker finds the suspended task here */
+		orca__worker_set_running(w, t); /* the worker finds the suspended task here */
 		orca__ctx_jump(&sf->ctx, &w->ctx, ORCA_CTX_RETURNING);
 	}
 	/* Resumed, perhaps on another worker: nothing cached from before is valid. */
@@ -306,6 +431,7 @@ static bool stackless_poll(orca__task *t)
 	orca_waker wk = orca__task_waker_ref(t);
 	orca_context cx = {.waker = &wk};
 	intptr_t out = 0;
+	orca__wait_clear(t);
 	if (f->vtable->poll(f, &cx, &out) == ORCA_READY) {
 		t->future_done = 1;
 		t->result = out;
@@ -319,19 +445,20 @@ static void task_complete(orca__task *t);
 void orca__task_run(orca__worker *w, orca__task *t)
 {
 	orca__st_transition_to_running(&t->state);
-	w->current = t;
+	poll_begin(w, t);
 	enum orca__exit reason;
 	if (t->kind == ORCA_TASK_STACKFUL) {
 		orca__stackful_task *sf = (orca__stackful_task *)t;
 		orca__ctx_jump(&w->ctx, &sf->ctx, ORCA_CTX_RETURNING);
 		/* Tasks may have switched among themselves: the one that came back to
 		 * the worker is the current one now. */
-		t = w->current;
+		t = orca__worker_running(w);
 		reason = (enum orca__exit)t->exit_reason;
 	} else {
 		reason = stackless_poll(t) ? ORCA_EXIT_DONE : ORCA_EXIT_PENDING;
 	}
-	w->current = NULL;
+	poll_end(w);
+	orca__worker_set_running(w, NULL);
 	task_after_run(w, t, reason);
 }
 
@@ -349,6 +476,8 @@ static void task_after_run(orca__worker *w, orca__task *t, enum orca__exit reaso
 			orca__panic("task: run queue overflow refused while the runtime runs");
 		break;
 	case ORCA_EXIT_PENDING:
+		/* Stamped before the transition: once idle, a wake may stamp it ready. */
+		orca__task_stamp(t, w->clock);
 		if (orca__st_transition_to_idle(&t->state) == ORCA_ST_IDLE_NOTIFIED) {
 			/* Woken while it ran: it goes to the back, like a yield. */
 			if (!orca__rq_push_back_owner(&w->rq, &t->qnode, &w->rt->inject))
@@ -394,6 +523,12 @@ static void task_free(orca__task *t)
 
 /* ---- join ----------------------------------------------------------------------- */
 
+static orca_poll join_pending(orca__task *t, const orca_context *cx)
+{
+	orca__note_wait(cx, "join", ORCA__WAIT_TASK, (int64_t)t->id);
+	return ORCA_PENDING;
+}
+
 /* Polls for the task's completion. On READY *status is 0 or -ECANCELED and *value
  * the task's result. */
 static orca_poll join_poll(orca__task *t, orca_context *cx, int *status, intptr_t *value)
@@ -404,15 +539,15 @@ static orca_poll join_poll(orca__task *t, orca_context *cx, int *status, intptr_
 			/* The slot is ours: fill it, then hand it to the task side. */
 			t->join_waker = orca_waker_clone(cx->waker);
 			if (orca__st_set_join_waker(&t->state, &snap))
-				return ORCA_PENDING;
+				return join_pending(t, cx);
 			orca_waker_drop(&t->join_waker);
 		} else if (orca_waker_will_wake(&t->join_waker, cx->waker)) {
-			return ORCA_PENDING;
+			return join_pending(t, cx);
 		} else if (orca__st_unset_join_waker(&t->state, &snap)) {
 			orca_waker_drop(&t->join_waker);
 			t->join_waker = orca_waker_clone(cx->waker);
 			if (orca__st_set_join_waker(&t->state, &snap))
-				return ORCA_PENDING;
+				return join_pending(t, cx);
 			orca_waker_drop(&t->join_waker);
 		}
 	}
@@ -535,4 +670,10 @@ uint64_t orca_task_id(void)
 {
 	orca__task *t = orca__task_current();
 	return t ? t->id : 0;
+}
+
+const char *orca_task_name(void)
+{
+	orca__task *t = orca__task_current();
+	return t ? t->name : NULL;
 }

@@ -28,6 +28,7 @@
  */
 #include <errno.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "driver.h"
 #include "scheduler.h"
@@ -48,7 +49,7 @@ __attribute__((noinline)) orca__worker *orca__worker_current(void)
 orca__task *orca__task_current(void)
 {
 	orca__worker *w = orca__worker_current();
-	return w ? w->current : NULL;
+	return w ? orca__worker_running(w) : NULL;
 }
 
 orca_runtime *orca_runtime_current(void)
@@ -81,8 +82,11 @@ void orca__worker_unpark(orca__worker *w)
 void orca__notify_parked(orca_runtime *rt)
 {
 	int idx = orca__idle_worker_to_notify(&rt->idle);
-	if (idx >= 0)
-		orca__worker_unpark(rt->workers[idx]);
+	if (idx >= 0) {
+		orca__worker *w = rt->workers[idx];
+		atomic_fetch_add_explicit(&w->stats.unparks, 1, memory_order_relaxed);
+		orca__worker_unpark(w);
+	}
 }
 
 static void push_local(orca__worker *w, orca__task *t)
@@ -96,7 +100,8 @@ void orca__schedule(orca__task *t)
 	orca_runtime *rt = t->rt;
 	orca__worker *w = orca__worker_current();
 	if (w && w->rt == rt) {
-		if (w->current) {
+		orca__task_stamp(t, w->clock); /* ready since (observe.h) */
+		if (orca__worker_running(w)) {
 			/* Woken by the running task: the LIFO slot, so it runs next. */
 			orca__task *prev = w->lifo;
 			w->lifo = t;
@@ -109,6 +114,7 @@ void orca__schedule(orca__task *t)
 			orca__notify_parked(rt);
 		return;
 	}
+	orca__task_stamp(t, orca_now());
 	if (!orca__inject_push(&rt->inject, &t->qnode))
 		orca__panic("worker: inject queue closed while tasks are scheduled");
 	orca__notify_parked(rt);
@@ -149,7 +155,7 @@ static orca__task *pull_inject(orca__worker *w)
 static void fire_timers(orca__worker *w)
 {
 	if (atomic_load_explicit(&w->timers.armed, memory_order_relaxed))
-		orca__timer_fire(&w->timers, orca_now());
+		orca__stat_add(&w->stats.timers_fired, orca__timer_fire(&w->timers, orca_now()));
 }
 
 /* An idle worker fires what is due in every worker's heap; the woken tasks land
@@ -164,7 +170,7 @@ static void fire_all_timers(orca__worker *w)
 			continue;
 		if (now < 0)
 			now = orca_now();
-		orca__timer_fire(h, now);
+		orca__stat_add(&w->stats.timers_fired, orca__timer_fire(h, now));
 	}
 }
 
@@ -208,6 +214,7 @@ static orca__task *pop_local(orca__worker *w)
 		w->lifo = NULL;
 		if (w->lifo_polls < ORCA_MAX_LIFO_POLLS) {
 			w->lifo_polls++;
+			orca__stat_add(&w->stats.lifo_hits, 1);
 			return t;
 		}
 		push_local(w, t);
@@ -270,9 +277,13 @@ static orca__task *search(orca__worker *w)
 		orca__worker *victim = rt->workers[(start + i) % n];
 		if (victim == w)
 			continue;
+		uint32_t before = orca__rq_len(&w->rq);
 		orca__task *t = task_of(orca__rq_steal_into(&victim->rq, &w->rq));
-		if (t)
+		if (t) {
+			orca__stat_add(&w->stats.steal_ops, 1);
+			orca__stat_add(&w->stats.steals, 1 + orca__rq_len(&w->rq) - before);
 			return t;
+		}
 	}
 	return pull_inject(w);
 }
@@ -298,6 +309,24 @@ static bool work_anywhere(orca_runtime *rt)
 	return false;
 }
 
+/* Busy time is counted between parks (observe.h): two clock reads per park,
+ * which costs a system call anyway. Each refreshes the worker's cached clock. */
+static void busy_begin(orca__worker *w)
+{
+	w->clock = orca_now();
+	atomic_store_explicit(&w->stats.busy_since, w->clock, memory_order_relaxed);
+}
+
+static void busy_end(orca__worker *w)
+{
+	int64_t now = orca_now();
+	int64_t since = atomic_load_explicit(&w->stats.busy_since, memory_order_relaxed);
+	/* busy_ns first: a reader that sees busy_since == 0 must find the period in it. */
+	orca__stat_add(&w->stats.busy_ns, (uint64_t)(now - since));
+	atomic_store_explicit(&w->stats.busy_since, 0, memory_order_release);
+	w->clock = now;
+}
+
 static void park(orca__worker *w)
 {
 	orca_runtime *rt = w->rt;
@@ -312,10 +341,13 @@ static void park(orca__worker *w)
 		int64_t deadline = earliest_deadline(rt);
 		atomic_store_explicit(&w->park_deadline, deadline < 0 ? INT64_MAX : deadline,
 				      memory_order_seq_cst);
+		busy_end(w);
+		orca__stat_add(&w->stats.parks, 1);
 		if (w->driver)
 			orca__driver_park(w->driver, deadline);
 		else
 			orca__parker_park(&w->parker, deadline);
+		busy_begin(w);
 		atomic_store_explicit(&w->park_deadline, ORCA_NOT_PARKED, memory_order_relaxed);
 		fire_all_timers(w);
 		if (w->lifo || !orca__rq_is_empty(&w->rq)) {
@@ -338,12 +370,16 @@ void *orca__worker_main(void *arg)
 	orca__worker *w = arg;
 	orca_runtime *rt = w->rt;
 	tls_worker = w;
+	w->tid = gettid();
 	orca__ctx_init_thread(&w->ctx);
 	orca__overflow_guard_install_thread(w);
 	/* The ring is created here, on the thread that will be its only submitter
 	 * (SINGLE_ISSUER). The runtime waits for every worker to get this far before
 	 * anyone may unpark it. */
 	w->driver = orca__driver_create(rt->backend, w->index, &w->driver_err);
+	busy_begin(w);
+	orca__log_debug("worker %u: started (%s)", w->index,
+			w->driver ? orca__backend_name(rt->backend) : "no I/O driver");
 	pthread_mutex_lock(&rt->shutdown_lock);
 	rt->workers_ready++;
 	pthread_cond_broadcast(&rt->shutdown_cond);
@@ -371,6 +407,10 @@ void *orca__worker_main(void *arg)
 	}
 	/* Shutdown: a parked-list entry would keep counting this worker as parked. */
 	orca__idle_unpark_by_id(&rt->idle, w->index);
+	busy_end(w);
+	orca__log_debug("worker %u: stopped after %llu polls", w->index,
+			(unsigned long long)atomic_load_explicit(&w->stats.polls,
+								 memory_order_relaxed));
 	/* The driver outlives this thread: others may still unpark it until they have
 	 * joined us; the runtime destroys it after the join. */
 	orca__overflow_guard_remove_thread(w);

@@ -24,6 +24,16 @@ ORCA_API int orca_spawn_blocking(orca_task **handle, orca_task_fn fn, void *arg)
 ORCA_API int orca_spawn_blocking_on(orca_runtime *rt, orca_task **handle, orca_task_fn fn,
 				    void *arg);
 
+/* Used by the naming macros below (include/orca/task.h, "Task names"). */
+ORCA_API int orca__spawn_blocking_fn(orca_task **handle, orca_task_fn fn, void *arg,
+				     const char *name);
+ORCA_API int orca__spawn_blocking_fn_on(orca_runtime *rt, orca_task **handle, orca_task_fn fn,
+					void *arg, const char *name);
+#define orca_spawn_blocking(handle, ...) \
+	orca__spawn_blocking_fn((handle), __VA_ARGS__, ORCA__FN_NAME(__VA_ARGS__, ~))
+#define orca_spawn_blocking_on(rt, handle, ...) \
+	orca__spawn_blocking_fn_on((rt), (handle), __VA_ARGS__, ORCA__FN_NAME(__VA_ARGS__, ~))
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
 #include <orca/common.h>
 #include <orca/future.h>
 #include <orca/io.h>
+#include <orca/metrics.h>
 #include <orca/blocking.h>
 #include <orca/fs.h>
 #include <orca/net.h>

@@ -44,6 +44,21 @@ typedef struct orca_config {
 	/* The I/O backend; 0 (ORCA_BACKEND_AUTO) = io_uring if the kernel allows it,
 	 * else epoll, unless ORCA_BACKEND in the environment says otherwise. */
 	orca_backend backend;
+	/* Task dump on a signal (include/orca/metrics.h): 0 = off; a signal number
+	 * (SIGQUIT or SIGUSR1, as `kill -QUIT <pid>` for Go's goroutine dump) makes
+	 * that signal print orca_runtime_dump of this runtime to stderr, and the
+	 * program goes on. The handler only writes to a pipe; a helper thread prints.
+	 * The handler is process-wide and stays installed after the runtime is freed
+	 * (it then has nothing to print). */
+	int dump_signal;
+	/* The blocking detector: a watchdog thread that reports, on stderr, a task that
+	 * keeps a worker in one poll for longer than blocking_threshold_ns (its name,
+	 * id, worker, how long, and the worker's stack where it can be taken). Off by
+	 * default; ORCA_BLOCKING_DETECT=<ms> in the environment turns it on with that
+	 * threshold. Counted in orca_metrics.blocked_polls. */
+	bool detect_blocking;
+	/* The detector's threshold in nanoseconds; 0 = 100 ms. */
+	int64_t blocking_threshold_ns;
 } orca_config;
 
 /* Fills *cfg with the defaults (all zero: see the fields). Never fails. */
@@ -97,6 +112,18 @@ ORCA_API orca_runtime *orca_runtime_current(void);
  * it down and frees it. Stores fn's return value in *result (may be NULL).
  * Returns 0 or the first error of create / block_on / shutdown. Blocks the caller. */
 ORCA_API int orca_run(intptr_t (*fn)(void *), void *arg, intptr_t *result);
+
+/* Used by the naming macros below (include/orca/task.h, "Task names"): the task
+ * is named after fn. */
+ORCA_API int orca__block_on_fn(orca_runtime *rt, intptr_t (*fn)(void *), void *arg,
+			       intptr_t *result, const char *name);
+ORCA_API int orca__run_fn(intptr_t (*fn)(void *), void *arg, intptr_t *result, const char *name);
+#define orca_block_on(rt, ...) \
+	orca__block_on_fn((rt), __VA_ARGS__, ORCA__FN_NAME(__VA_ARGS__, ~))
+#define orca_run(...) orca__run_fn(__VA_ARGS__, ORCA__FN_NAME(__VA_ARGS__, ~))
+#ifndef ORCA__FN_NAME
+#define ORCA__FN_NAME(fn, ...) #fn
+#endif
 
 #ifdef __cplusplus
 }

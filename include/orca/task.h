@@ -52,6 +52,48 @@ ORCA_API int orca_spawn_future(orca_task **handle, const orca_future *f, size_t 
 ORCA_API int orca_spawn_future_on(orca_runtime *rt, orca_task **handle, const orca_future *f,
 				  size_t size);
 
+/* Task names: every task has an id (orca_task_id) and may have a name, shown by
+ * the task dump and the blocking detector (include/orca/metrics.h). A task spawned
+ * through the orca_spawn / orca_spawn_on / orca_spawn_blocking / orca_block_on /
+ * orca_run macros below is named after the function expression passed to it
+ * ("handle_conn"); a stackless task without a name shows as "(future)".
+ * orca_spawn_named* give any name: it is copied, at most ORCA_TASK_NAME_MAX - 1
+ * bytes of it (cut at a UTF-8 character boundary), so the caller's string may go
+ * away after the call. A NULL or empty name means unnamed. */
+#define ORCA_TASK_NAME_MAX 32
+
+/* As orca_spawn / orca_spawn_on, with a name. Errors as theirs. Does not suspend. */
+ORCA_API int orca_spawn_named(orca_task **handle, const char *name, orca_task_fn fn, void *arg);
+ORCA_API int orca_spawn_named_on(orca_runtime *rt, orca_task **handle, const char *name,
+				 orca_task_fn fn, void *arg);
+/* As orca_spawn_future / orca_spawn_future_on, with a name. */
+ORCA_API int orca_spawn_future_named(orca_task **handle, const char *name, const orca_future *f,
+				     size_t size);
+ORCA_API int orca_spawn_future_named_on(orca_runtime *rt, orca_task **handle, const char *name,
+					const orca_future *f, size_t size);
+
+/* The name of the calling task (its own, or the function it was spawned with), or
+ * NULL outside a task or for an unnamed one. Valid while the task runs. */
+ORCA_API const char *orca_task_name(void);
+
+/* Used by the naming macros: name must outlive the task (a string literal). */
+ORCA_API int orca__spawn_fn(orca_task **handle, orca_task_fn fn, void *arg, const char *name);
+ORCA_API int orca__spawn_fn_on(orca_runtime *rt, orca_task **handle, orca_task_fn fn, void *arg,
+			       const char *name);
+
+/* orca_spawn and orca_spawn_on stay exported functions (their addresses can be
+ * taken: `(orca_spawn)`); called by name, they go through these macros, which
+ * name the task after fn. Variadic, so that a C++ lambda with commas in its body
+ * can be passed (it is named "(lambda)"). ORCA__FN_NAME is the first argument
+ * spelled out. */
+#ifndef ORCA__FN_NAME
+#define ORCA__FN_NAME(fn, ...) #fn
+#endif
+#define orca_spawn(handle, ...) \
+	orca__spawn_fn((handle), __VA_ARGS__, ORCA__FN_NAME(__VA_ARGS__, ~))
+#define orca_spawn_on(rt, handle, ...) \
+	orca__spawn_fn_on((rt), (handle), __VA_ARGS__, ORCA__FN_NAME(__VA_ARGS__, ~))
+
 /* Waits for the task to finish, stores its return value in *result (may be NULL)
  * and releases the handle. Inside a stackful task it suspends the task; from a
  * plain thread it blocks the thread. (On a worker outside any task it would block
