@@ -9,6 +9,7 @@
 #include <orca/runtime.h>
 #include <orca/task.h>
 
+#include "observe.h"
 #include "op.h"
 #include "panic.h"
 
@@ -17,10 +18,34 @@ static orca__op *as_op(orca_op *o)
 	return (orca__op *)(void *)o;
 }
 
+/* The task dump's "waiting on <kind> (fd N)" (runtime/observe.h). */
+static void note_wait(const orca__op *op, const orca_context *cx)
+{
+	static const char *const names[] = {
+		[ORCA_OP_READ] = "read",       [ORCA_OP_WRITE] = "write",
+		[ORCA_OP_PREAD] = "pread",     [ORCA_OP_PWRITE] = "pwrite",
+		[ORCA_OP_RECV] = "recv",       [ORCA_OP_SEND] = "send",
+		[ORCA_OP_ACCEPT] = "accept",   [ORCA_OP_CONNECT] = "connect",
+		[ORCA_OP_RECVMSG] = "recvmsg", [ORCA_OP_SENDMSG] = "sendmsg",
+		[ORCA_OP_FSYNC] = "fsync",     [ORCA_OP_CLOSE] = "close",
+		[ORCA_OP_SHUTDOWN] = "shutdown", [ORCA_OP_OPENAT] = "openat",
+		[ORCA_OP_POLL] = "poll",       [ORCA_OP_STATX] = "statx",
+	};
+	const char *name = op->kind < sizeof(names) / sizeof(names[0]) ? names[op->kind] : NULL;
+	orca__note_wait(cx, name ? name : "I/O", ORCA__WAIT_FD, op->fd);
+}
+
+static orca_poll op_pending(const orca__op *op, const orca_context *cx)
+{
+	note_wait(op, cx);
+	return ORCA_PENDING;
+}
+
 /* POOL mode: the op awaits the blocking-pool task that does its system call. */
 static orca_poll poll_pool_job(orca__op *op, orca_context *cx, intptr_t *out)
 {
 	orca_future *job = orca_task_future(op->job);
+	note_wait(op, cx); /* before the join notes its own wait */
 	intptr_t r;
 	if (job->vtable->poll(job, cx, &r) == ORCA_PENDING)
 		return ORCA_PENDING;
@@ -67,7 +92,7 @@ static orca_poll op_poll(orca_future *f, orca_context *cx, intptr_t *out)
 			orca__op_lock(op);
 			op->waker = w;
 			orca__op_unlock(op);
-			return ORCA_PENDING;
+			return op_pending(op, cx);
 		}
 		if (r == ORCA__SUBMIT_YIELD) {
 			/* Budget used up: to the back of the queue, then submit afresh. */
@@ -101,7 +126,7 @@ static orca_poll op_poll(orca_future *f, orca_context *cx, intptr_t *out)
 	} else {
 		orca__op_unlock(op);
 	}
-	return ORCA_PENDING;
+	return op_pending(op, cx);
 }
 
 static void op_cancel(orca_future *f)

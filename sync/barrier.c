@@ -4,6 +4,7 @@
  * gives up before its round is complete takes its arrival back. */
 #include <errno.h>
 
+#include "observe.h"
 #include "sem.h"
 #include "wait.h"
 
@@ -62,6 +63,7 @@ static orca_poll wait_poll(orca_future *f, orca_context *cx, intptr_t *out)
 		orca__waiter_refresh(&w->node, cx->waker, &stale);
 		orca__lock_release(&bi->lock);
 		orca_waker_drop(&stale);
+		orca__note_wait(cx, "barrier", ORCA__WAIT_ADDR, (int64_t)(intptr_t)bi);
 		return ORCA_PENDING;
 	}
 	if (ws == ORCA__W_RELEASED) {
@@ -80,6 +82,7 @@ static orca_poll wait_poll(orca_future *f, orca_context *cx, intptr_t *out)
 	w->node.n = bi->generation;
 	orca__waiter_enqueue(&bi->q, &w->node, cx->waker, false);
 	orca__lock_release(&bi->lock);
+	orca__note_wait(cx, "barrier", ORCA__WAIT_ADDR, (int64_t)(intptr_t)bi);
 	return ORCA_PENDING;
 }
 

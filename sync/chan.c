@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "chan_internal.h"
+#include "observe.h"
 #include "wait.h"
 
 _Static_assert(sizeof(orca_chan_future) >= sizeof(orca__chan_op), "orca_chan_future too small");
@@ -297,6 +298,7 @@ static orca_poll send_poll(orca_future *f, orca_context *cx, intptr_t *out)
 		orca__waiter_refresh(&op->node, cx->waker, &stale);
 		orca__lock_release(&ch->lock);
 		orca_waker_drop(&stale);
+		orca__note_wait(cx, "channel send", ORCA__WAIT_ADDR, (int64_t)(intptr_t)ch);
 		return ORCA_PENDING;
 	}
 	if (ws == ORCA__W_GRANTED) {
@@ -305,6 +307,7 @@ static orca_poll send_poll(orca_future *f, orca_context *cx, intptr_t *out)
 	} else if (!has_room(ch)) {
 		orca__waiter_enqueue(&ch->senders, &op->node, cx->waker, false);
 		orca__lock_release(&ch->lock);
+		orca__note_wait(cx, "channel send", ORCA__WAIT_ADDR, (int64_t)(intptr_t)ch);
 		return ORCA_PENDING;
 	}
 	int r = push_locked(ch, op->msg, &b);
@@ -386,6 +389,8 @@ static orca_poll recv_poll(orca_future *f, orca_context *cx, intptr_t *out)
 	}
 	unlock_and_wake(ch, &b, false);
 	orca_waker_drop(&stale);
+	if (p == ORCA_PENDING)
+		orca__note_wait(cx, "channel recv", ORCA__WAIT_ADDR, (int64_t)(intptr_t)ch);
 	return p;
 }
 

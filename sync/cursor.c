@@ -2,6 +2,7 @@
 #include <errno.h>
 
 #include "cursor.h"
+#include "observe.h"
 
 _Static_assert(sizeof(orca_chan_future) >= sizeof(orca__cursor_recv), "orca_chan_future too small");
 
@@ -90,6 +91,8 @@ orca_poll orca__cursor_recv_poll(orca_future *f, orca_context *cx, intptr_t *out
 	}
 	orca__lock_release(&s->lock);
 	orca_waker_drop(&stale);
+	if (p == ORCA_PENDING)
+		orca__note_wait(cx, "channel recv", ORCA__WAIT_ADDR, (int64_t)(intptr_t)s);
 	return p;
 }
 

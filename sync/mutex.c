@@ -24,7 +24,8 @@ orca_future *orca_mutex_lock_future(orca_sync_future *f, orca_mutex *m)
 {
 	if (!f)
 		return NULL;
-	return orca__sem_acquire_init((orca__sem_acquire *)(void *)f, m ? sem_of(m) : NULL, 1);
+	return orca__sem_acquire_init((orca__sem_acquire *)(void *)f, m ? sem_of(m) : NULL, 1,
+				      "mutex");
 }
 
 int orca_mutex_lock(orca_mutex *m)

@@ -13,6 +13,7 @@
  * (RELEASED) has nothing to pass on. */
 #include <errno.h>
 
+#include "observe.h"
 #include "sem.h"
 #include "wait.h"
 
@@ -113,6 +114,8 @@ static orca_poll wait_poll(orca_future *f, orca_context *cx, intptr_t *out)
 	}
 	orca__lock_release(&ni->lock);
 	orca_waker_drop(&stale);
+	if (p == ORCA_PENDING)
+		orca__note_wait(cx, "notify", ORCA__WAIT_ADDR, (int64_t)(intptr_t)ni);
 	return p;
 }
 

@@ -85,7 +85,7 @@ int orca_oncecell_get_or_init(orca_oncecell *c, orca_oncecell_init_fn init, void
 	if (cell_get(ci, value))
 		return 0;
 	orca__sem_acquire f;
-	int r = (int)orca__sync_wait_blocking(orca__sem_acquire_init(&f, &ci->sem, 1), -1);
+	int r = (int)orca__sync_wait_blocking(orca__sem_acquire_init(&f, &ci->sem, 1, "oncecell"), -1);
 	if (r == -EPIPE)
 		return cell_get(ci, value) ? 0 : -EPIPE;
 	if (r < 0)

@@ -29,7 +29,8 @@ orca_future *orca_rwlock_read_future(orca_sync_future *f, orca_rwlock *l)
 {
 	if (!f)
 		return NULL;
-	return orca__sem_acquire_init((orca__sem_acquire *)(void *)f, l ? sem_of(l) : NULL, 1);
+	return orca__sem_acquire_init((orca__sem_acquire *)(void *)f, l ? sem_of(l) : NULL, 1,
+				      "rwlock read");
 }
 
 orca_future *orca_rwlock_write_future(orca_sync_future *f, orca_rwlock *l)
@@ -37,7 +38,7 @@ orca_future *orca_rwlock_write_future(orca_sync_future *f, orca_rwlock *l)
 	if (!f)
 		return NULL;
 	return orca__sem_acquire_init((orca__sem_acquire *)(void *)f, l ? sem_of(l) : NULL,
-				      MAX_READERS);
+				      MAX_READERS, "rwlock write");
 }
 
 int orca_rwlock_read(orca_rwlock *l)

@@ -2,6 +2,7 @@
  * described in sem.h. */
 #include <errno.h>
 
+#include "observe.h"
 #include "sem.h"
 
 #define MAX_PERMITS ORCA_SEMAPHORE_MAX_PERMITS
@@ -128,6 +129,12 @@ void orca__sem_close(orca__sem *s)
 
 /* ---- the acquire future ---------------------------------------------------------------- */
 
+static orca_poll acquire_pending(const orca__sem_acquire *a, const orca_context *cx)
+{
+	orca__note_wait(cx, a->what, ORCA__WAIT_ADDR, (int64_t)(intptr_t)a->sem);
+	return ORCA_PENDING;
+}
+
 static orca_poll acquire_poll(orca_future *f, orca_context *cx, intptr_t *out)
 {
 	orca__sem_acquire *a = (orca__sem_acquire *)f;
@@ -156,7 +163,7 @@ static orca_poll acquire_poll(orca_future *f, orca_context *cx, intptr_t *out)
 		orca__waiter_refresh(&a->node, cx->waker, &stale);
 		orca__lock_release(&s->lock);
 		orca_waker_drop(&stale);
-		return ORCA_PENDING;
+		return acquire_pending(a, cx);
 	}
 	if (ws != ORCA__W_IDLE) {
 		/* Served between our first look and the lock. */
@@ -191,7 +198,7 @@ static orca_poll acquire_poll(orca_future *f, orca_context *cx, intptr_t *out)
 	}
 	orca__waiter_enqueue(&s->q, &a->node, cx->waker, false);
 	orca__lock_release(&s->lock);
-	return ORCA_PENDING;
+	return acquire_pending(a, cx);
 }
 
 static void acquire_drop(orca_future *f)
@@ -233,10 +240,12 @@ static void acquire_drop(orca_future *f)
 
 static const orca_future_vtable acquire_vtable = {.poll = acquire_poll, .drop = acquire_drop};
 
-orca_future *orca__sem_acquire_init(orca__sem_acquire *f, orca__sem *s, uint64_t n)
+orca_future *orca__sem_acquire_init(orca__sem_acquire *f, orca__sem *s, uint64_t n,
+				    const char *what)
 {
 	f->base.vtable = &acquire_vtable;
 	orca__waiter_init(&f->node, n);
 	f->sem = s;
+	f->what = what;
 	return &f->base;
 }

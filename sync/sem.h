@@ -47,6 +47,7 @@ typedef struct ORCA__MAY_ALIAS orca__sem_acquire {
 	orca_future base;
 	orca__waiter node;
 	orca__sem *sem;
+	const char *what; /* for the task dump: "mutex", "semaphore", ... */
 } orca__sem_acquire;
 
 void orca__sem_init(orca__sem *s, uint64_t permits);
@@ -56,7 +57,9 @@ int orca__sem_try_acquire(orca__sem *s, uint64_t n);
 int orca__sem_release(orca__sem *s, uint64_t n);
 void orca__sem_close(orca__sem *s);
 uint64_t orca__sem_available(orca__sem *s);
-/* Makes *f an acquire of n permits of s (s NULL: a future that fails with -EINVAL). */
-orca_future *orca__sem_acquire_init(orca__sem_acquire *f, orca__sem *s, uint64_t n);
+/* Makes *f an acquire of n permits of s (s NULL: a future that fails with -EINVAL);
+ * what names the primitive in the task dump (a string literal). */
+orca_future *orca__sem_acquire_init(orca__sem_acquire *f, orca__sem *s, uint64_t n,
+				    const char *what);
 
 #endif

@@ -27,7 +27,7 @@ orca_future *orca_semaphore_acquire_future(orca_sync_future *f, orca_semaphore *
 	if (!f)
 		return NULL;
 	orca__sem *sem = (s && n <= ORCA_SEMAPHORE_MAX_PERMITS) ? sem_of(s) : NULL;
-	return orca__sem_acquire_init((orca__sem_acquire *)(void *)f, sem, n);
+	return orca__sem_acquire_init((orca__sem_acquire *)(void *)f, sem, n, "semaphore");
 }
 
 int orca_semaphore_acquire(orca_semaphore *s, uint64_t n)

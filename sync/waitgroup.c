@@ -3,6 +3,7 @@
  * and starts the next epoch. Waiting when the counter is 0 returns at once. */
 #include <errno.h>
 
+#include "observe.h"
 #include "sem.h"
 #include "wait.h"
 
@@ -106,6 +107,8 @@ static orca_poll wait_poll(orca_future *f, orca_context *cx, intptr_t *out)
 	}
 	orca__lock_release(&w->lock);
 	orca_waker_drop(&stale);
+	if (p == ORCA_PENDING)
+		orca__note_wait(cx, "waitgroup", ORCA__WAIT_ADDR, (int64_t)(intptr_t)w);
 	return p;
 }
 
