@@ -1,6 +1,6 @@
 // The blocking pool: results, elasticity, abort before start, idle threads exit.
 #include <dirent.h>
-#include <gtest/gtest.h>
+#include <orca/gtest.h>
 #include <orca/orca.h>
 #include <unistd.h>
 
@@ -78,41 +78,22 @@ intptr_t mark_ran(void *)
 	return 0;
 }
 
-intptr_t abort_queued(void *)
+ORCA_TEST_OPTS(Blocking, AbortBeforeItStartsMeansItNeverRuns,
+	       orca_gtest::Options().workers(1).configure(
+		       [](orca_config *cfg) { cfg->blocking_threads = 1; }))
 {
 	// With a cap of one thread, the second job waits in the queue; aborting it
 	// there means it never runs.
+	ran = 0;
 	orca_task *first, *second;
-	if (orca_spawn_blocking(&first, blocking_sleep, (void *)(intptr_t)100000))
-		return -1;
+	ASSERT_EQ(0, orca_spawn_blocking(&first, blocking_sleep, (void *)(intptr_t)100000));
 	orca_sleep(ORCA_MSEC(10)); // the first job now occupies the only thread
-	if (orca_spawn_blocking(&second, mark_ran, nullptr))
-		return -1;
+	ASSERT_EQ(0, orca_spawn_blocking(&second, mark_ran, nullptr));
 	orca_sleep(ORCA_MSEC(10)); // the second is queued behind it
 	orca_abort(second);
-	int js = orca_join(second, nullptr);
-	if (js != -ECANCELED) {
-		fprintf(stderr, "join of the aborted queued job: %d\n", js);
-		return -2;
-	}
-	if (orca_join(first, nullptr) != 0)
-		return -3;
-	return ran.load() == 0 ? 0 : -4;
-}
-
-TEST(Blocking, AbortBeforeItStartsMeansItNeverRuns)
-{
-	orca_runtime *rt;
-	orca_config cfg;
-	orca_config_init(&cfg);
-	cfg.workers = 1;
-	cfg.blocking_threads = 1;
-	ASSERT_EQ(0, orca_runtime_create(&rt, &cfg));
-	ran = 0;
-	intptr_t r = 1;
-	ASSERT_EQ(0, orca_block_on(rt, abort_queued, nullptr, &r));
-	EXPECT_EQ(0, r);
-	EXPECT_EQ(0, orca_runtime_free(rt));
+	EXPECT_EQ(-ECANCELED, orca_join(second, nullptr)) << "join of the aborted queued job";
+	EXPECT_EQ(0, orca_join(first, nullptr));
+	EXPECT_EQ(0, ran.load());
 }
 
 TEST(Blocking, SpawnFromPlainThreadAndBadArguments)
