@@ -14,6 +14,9 @@
  *
  * The I/O backend is chosen before the workers start (io/backend.c); each worker
  * creates its driver of that backend on its own thread.
+
+ *
+ * Model: tests/model/shutdown.pml (spin) checks these steps.
  */
 #include <errno.h>
 #include <sched.h>

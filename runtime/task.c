@@ -1,6 +1,10 @@
 /* Tasks: creation, the waker, running, completion, join, detach, abort and freeing.
  * The state word's transitions are in task_state.h; this file decides what to do
- * with their outcomes. */
+ * with their outcomes.
+ *
+ * Model: tests/model/task_state_model.cc transcribes the wake, run, complete, join
+ * and abort paths of this file over the real task_state.h.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

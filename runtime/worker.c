@@ -25,6 +25,10 @@
  * than one item, inject queue) calls notify_parked, which wakes one parked worker
  * only when nobody is searching (idle.h step 2) so a burst of wakes costs one
  * unpark, not one per task.
+
+ *
+ * Model: tests/model/park.pml (spin) and tests/model/park_model.cc (relacy, the
+ * idle protocol with this loop transcribed) check searching and parking.
  */
 #include <errno.h>
 #include <time.h>
