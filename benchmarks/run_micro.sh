@@ -19,6 +19,7 @@
 #   WAIT_LOAD=0      seconds to wait for the load to drop below MAX_LOAD first
 #   SKIP_BUILD=1     use the existing build/release binary
 #   THREADS_PEER=0   skip the peers' threads_micro cross-check (saves ~15 s)
+#   ORCA_SOURCE_NOTE what to print as the source (e.g. for an exported tree)
 # Output: the table on stdout, and in benchmarks/results/micro.md; raw outputs of
 # every program in benchmarks/results/micro_raw/.
 set -euo pipefail
@@ -44,6 +45,13 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   (cd "$root" && cmake --preset release >/dev/null && cmake --build build/release --target bench_micro >/dev/null)
 fi
 [[ -x "$bench" ]] || { echo "run_micro: $bench was not built" >&2; exit 1; }
+# What the binary was built from, read right after the build (others may commit
+# or edit while the benchmarks run).
+source_note="${ORCA_SOURCE_NOTE:-not a git checkout}"
+if [[ -z "${ORCA_SOURCE_NOTE:-}" ]] && git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
+  dirty="$(git -C "$root" status --porcelain -- CMakeLists.txt include runtime io sync 2>/dev/null | awk '{print $2}' | tr '\n' ' ')"
+  source_note="commit $(git -C "$root" rev-parse --short HEAD)${dirty:+, with uncommitted changes in: $dirty}"
+fi
 
 # ---- peers ----
 PEERS_DIR="$(cd "$PEERS_DIR" 2>/dev/null && pwd || echo "$PEERS_DIR")"
@@ -210,10 +218,7 @@ table="$out_dir/micro.md"
   if [[ -s "$raw/threads_micro.1" ]]; then
     echo "Peer threads_micro (1 rep) cross-check: $(tr '\n' ';' <"$raw/threads_micro.1" | sed 's/;$//; s/;/; /g')"
   fi
-  if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
-    dirty="$(git -C "$root" status --porcelain -- CMakeLists.txt include runtime io sync 2>/dev/null | awk '{print $2}' | tr '\n' ' ')"
-    echo "Source: commit $(git -C "$root" rev-parse --short HEAD)${dirty:+, built with uncommitted changes in: $dirty}"
-  fi
+  echo "Source: $source_note"
   echo "Run: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, kernel $(uname -r), 1-min load $load_before before the run, ${ROUNDS} rounds x ${REPS} reps, ${elapsed} s."
   echo "Other busy processes seen: ${competing:-none}"
   [[ -z "$missing_note" ]] || echo "$missing_note"
