@@ -6,10 +6,11 @@
  *    store (no locked instruction) and summed when read (orca__stat_add);
  *  - no clock read per poll: a clock read costs ~21 ns here (vDSO), a yield ~21 ns
  *    in all. Busy time is measured at park boundaries, which cost a system call
- *    anyway; one poll in ORCA_METRICS_POLL_SAMPLE is timed for the histogram;
+ *    anyway; the first poll after each maintenance tick (about one in
+ *    ORCA_METRICS_POLL_SAMPLE) is timed for the histogram (task.c);
  *  - task timestamps (age, time in state) come from the worker's cached clock
  *    (orca__worker.clock), refreshed by each timed poll and each park, so they may
- *    be early by the length of the last ~64 polls of that worker;
+ *    be early by the length of the last ~61 polls of that worker;
  *  - what a task waits on is recorded by the leaf future that returns PENDING
  *    (orca__note_wait: a static string, a detail and its format; no allocation).
  *    Whoever polls a future clears it first (orca__wait_clear), and the first leaf

@@ -287,8 +287,9 @@ int orca_spawn_named(orca_task **handle, const char *name, orca_task_fn fn, void
 
 #define ORCA_MAX_FUTURE_SIZE (64 * 1024)
 
-int orca__spawn_future(orca_runtime *rt, orca_task **handle, const orca_future *f, size_t size,
-		       const char *name, bool copy_name)
+/* w: the calling thread's worker, or NULL. */
+static int spawn_future(orca_runtime *rt, orca__worker *w, orca_task **handle, const orca_future *f,
+			size_t size, const char *name, bool copy_name)
 {
 	if (!copy_name)
 		name = orca__static_name(name);
@@ -306,10 +307,28 @@ int orca__spawn_future(orca_runtime *rt, orca_task **handle, const orca_future *
 		return -ENOMEM;
 	if (name_room)
 		name = orca__task_name_copy((char *)sl->future + size, name);
-	task_header_init(&sl->t, rt, ORCA_TASK_STACKLESS, handle != NULL, name,
-			 orca__cached_now(orca__worker_current()));
+	task_header_init(&sl->t, rt, ORCA_TASK_STACKLESS, handle != NULL, name, orca__cached_now(w));
 	memcpy(sl->future, f, size);
 	return task_launch(rt, &sl->t, handle);
+}
+
+int orca__spawn_future(orca_runtime *rt, orca_task **handle, const orca_future *f, size_t size,
+		       const char *name, bool copy_name)
+{
+	return spawn_future(rt, orca__worker_current(), handle, f, size, name, copy_name);
+}
+
+/* As spawn_future onto the caller's runtime (-EPERM / -EINVAL outside one). */
+static int spawn_future_here(orca_task **handle, const orca_future *f, size_t size,
+			     const char *name, bool copy_name)
+{
+	orca__worker *w = orca__worker_current();
+	if (!w) {
+		if (handle)
+			*handle = NULL;
+		return f ? -EPERM : -EINVAL;
+	}
+	return spawn_future(w->rt, w, handle, f, size, name, copy_name);
 }
 
 int orca_spawn_future_on(orca_runtime *rt, orca_task **handle, const orca_future *f, size_t size)
@@ -319,9 +338,7 @@ int orca_spawn_future_on(orca_runtime *rt, orca_task **handle, const orca_future
 
 int orca_spawn_future(orca_task **handle, const orca_future *f, size_t size)
 {
-	int err = 0;
-	orca_runtime *rt = caller_runtime(handle, f != NULL, &err);
-	return rt ? orca__spawn_future(rt, handle, f, size, NULL, false) : err;
+	return spawn_future_here(handle, f, size, NULL, false);
 }
 
 int orca_spawn_future_named_on(orca_runtime *rt, orca_task **handle, const char *name,
@@ -333,9 +350,7 @@ int orca_spawn_future_named_on(orca_runtime *rt, orca_task **handle, const char 
 int orca_spawn_future_named(orca_task **handle, const char *name, const orca_future *f,
 			    size_t size)
 {
-	int err = 0;
-	orca_runtime *rt = caller_runtime(handle, f != NULL, &err);
-	return rt ? orca__spawn_future(rt, handle, f, size, name, true) : err;
+	return spawn_future_here(handle, f, size, name, true);
 }
 
 /* ---- running ------------------------------------------------------------------ */
@@ -369,25 +384,33 @@ static void stackful_entry(void *arg)
 }
 
 /* A poll of t starts on w: count it (its number is the watchdog's clock,
- * observe.h), publish t as running, and time one poll in ORCA_METRICS_POLL_SAMPLE. */
+ * observe.h) and publish t as running. */
 static inline void poll_begin(orca__worker *w, orca__task *t)
 {
-	uint64_t n = atomic_load_explicit(&w->stats.polls, memory_order_relaxed) + 1;
-	atomic_store_explicit(&w->stats.polls, n, memory_order_relaxed);
+	orca__stat_add(&w->stats.polls, 1);
 	orca__worker_set_running(w, t);
-	if (__builtin_expect((n & (ORCA_METRICS_POLL_SAMPLE - 1)) == 0, 0))
-		w->poll_t0 = orca_now();
 }
 
-/* The poll that poll_begin started on w is over. */
-static inline void poll_end(orca__worker *w)
+/* Poll timing (observe.h): the first poll after each maintenance tick (worker.c
+ * sets sample_next) is timed, about one in ORCA_METRICS_POLL_SAMPLE. So that a
+ * switch straight from task to task pays nothing for it, a timed poll always ends
+ * in the worker loop: while it runs, maintenance_in is held at 1, which makes
+ * orca__worker_next_direct hand control back. */
+__attribute__((noinline, cold)) static void poll_timing_start(orca__worker *w)
 {
-	if (w->poll_t0) {
-		int64_t now = orca_now();
-		orca__stat_add(&w->stats.hist[orca__poll_bucket(now - w->poll_t0)], 1);
-		w->clock = now; /* the cached clock's refresh (observe.h) */
-		w->poll_t0 = 0;
-	}
+	w->sample_next = false;
+	w->sample_saved = w->maintenance_in;
+	w->maintenance_in = 1;
+	w->poll_t0 = orca_now();
+}
+
+__attribute__((noinline, cold)) static void poll_timing_end(orca__worker *w)
+{
+	int64_t now = orca_now();
+	orca__stat_add(&w->stats.hist[orca__poll_bucket(now - w->poll_t0)], 1);
+	w->clock = now; /* the cached clock's refresh (observe.h) */
+	w->poll_t0 = 0;
+	w->maintenance_in = w->sample_saved;
 }
 
 void orca__task_suspend(orca__task *t, enum orca__exit reason)
@@ -403,7 +426,6 @@ void orca__task_suspend(orca__task *t, enum orca__exit reason)
 	if (next) {
 		orca__st_transition_to_running(&next->state);
 		w->switched_from = t;
-		poll_end(w);
 		poll_begin(w, next);
 		orca__ctx_jump(&sf->ctx, &((orca__stackful_task *)next)->ctx, ORCA_CTX_RETURNING);
 	} else {
@@ -450,6 +472,8 @@ void orca__task_run(orca__worker *w, orca__task *t)
 {
 	orca__st_transition_to_running(&t->state);
 	poll_begin(w, t);
+	if (__builtin_expect(w->sample_next, 0))
+		poll_timing_start(w);
 	enum orca__exit reason;
 	if (t->kind == ORCA_TASK_STACKFUL) {
 		orca__stackful_task *sf = (orca__stackful_task *)t;
@@ -461,7 +485,8 @@ void orca__task_run(orca__worker *w, orca__task *t)
 	} else {
 		reason = stackless_poll(t) ? ORCA_EXIT_DONE : ORCA_EXIT_PENDING;
 	}
-	poll_end(w);
+	if (__builtin_expect(w->poll_t0 != 0, 0))
+		poll_timing_end(w);
 	orca__worker_set_running(w, NULL);
 	task_after_run(w, t, reason);
 }
