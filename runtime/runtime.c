@@ -31,7 +31,9 @@
 #define ORCA_MAX_WORKERS 1024
 #define ORCA_DEFAULT_STACK (64 * 1024)
 #define ORCA_MAX_STACK ((size_t)1 << 30)
-#define ORCA_DEFAULT_STACK_CACHE 64
+#define ORCA_DEFAULT_STACK_CACHE 256
+/* Stacks the runtime-wide depot keeps, per worker. */
+#define ORCA_STACK_DEPOT_PER_WORKER 1024
 #define ORCA_BLOCKING_DEFAULT_NS ORCA_MSEC(100)
 
 void orca_config_init(orca_config *cfg)
@@ -66,6 +68,7 @@ static void runtime_destroy(orca_runtime *rt)
 		}
 		free(rt->workers);
 	}
+	orca__stack_depot_destroy(&rt->stack_depot, rt->stack_map_size);
 	orca__inject_destroy(&rt->inject);
 	orca__idle_destroy(&rt->idle);
 	pthread_mutex_destroy(&rt->observer.lock);
@@ -113,6 +116,7 @@ static int runtime_start(orca_runtime **out, orca_config c, unsigned n, int back
 	size_t header = (sizeof(orca__stackful_task) + 63) & ~(size_t)63;
 	rt->stack_map_size = orca__stack_map_size(rt->stack_size, header);
 	rt->stack_cache = c.stack_cache ? c.stack_cache : ORCA_DEFAULT_STACK_CACHE;
+	orca__stack_depot_init(&rt->stack_depot, ORCA_STACK_DEPOT_PER_WORKER * n);
 	orca__inject_init(&rt->inject);
 	orca__blocking_pool_init(&rt->blocking, c.blocking_threads, c.blocking_keep_alive_ns);
 	for (unsigned i = 0; i < ORCA_OWNED_SHARDS; i++)
@@ -149,7 +153,8 @@ static int runtime_start(orca_runtime **out, orca_config c, unsigned n, int back
 		orca__timer_heap_init(&w->timers);
 		atomic_init(&w->park_deadline, ORCA_NOT_PARKED);
 		rt->workers[i] = w;
-		if (orca__stack_pool_init(&w->stacks, rt->stack_cache, rt->stack_map_size) != 0) {
+		if (orca__stack_pool_init(&w->stacks, rt->stack_cache, rt->stack_map_size,
+					  &rt->stack_depot) != 0) {
 			runtime_destroy(rt);
 			return -ENOMEM;
 		}

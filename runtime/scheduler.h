@@ -121,6 +121,7 @@ struct orca_runtime {
 	orca__idle idle;
 	orca__owned_shard owned[ORCA_OWNED_SHARDS];
 	orca__blocking_pool blocking;
+	orca__stack_depot stack_depot; /* spare stacks shared by the workers */
 	_Atomic uint64_t next_id;
 	_Atomic size_t alive;   /* tasks not yet complete */
 	_Atomic size_t handles; /* join handles not yet released */

@@ -1,5 +1,6 @@
 #include "stack.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -51,7 +52,26 @@ void orca__stack_unmap(void *map, size_t map_size)
 	munmap(map, map_size);
 }
 
-int orca__stack_pool_init(orca__stack_pool *p, unsigned cap, size_t map_size)
+int orca__stack_depot_init(orca__stack_depot *d, unsigned cap)
+{
+	pthread_mutex_init(&d->lock, NULL);
+	d->maps = cap ? calloc(cap, sizeof(void *)) : NULL;
+	d->len = 0;
+	d->cap = d->maps ? cap : 0;
+	return 0;
+}
+
+void orca__stack_depot_destroy(orca__stack_depot *d, size_t map_size)
+{
+	while (d->len)
+		orca__stack_unmap(d->maps[--d->len], map_size);
+	free(d->maps);
+	d->maps = NULL;
+	pthread_mutex_destroy(&d->lock);
+}
+
+int orca__stack_pool_init(orca__stack_pool *p, unsigned cap, size_t map_size,
+			  orca__stack_depot *depot)
 {
 	p->maps = cap ? calloc(cap, sizeof(void *)) : NULL;
 	if (cap && !p->maps)
@@ -59,20 +79,58 @@ int orca__stack_pool_init(orca__stack_pool *p, unsigned cap, size_t map_size)
 	p->len = 0;
 	p->cap = cap;
 	p->map_size = map_size;
+	p->depot = depot;
 	return 0;
 }
 
 void *orca__stack_pool_get(orca__stack_pool *p)
 {
+	if (!p->len && p->depot && p->depot->len) {
+		/* Refill half the pool in one lock. */
+		orca__stack_depot *d = p->depot;
+		pthread_mutex_lock(&d->lock);
+		unsigned want = p->cap / 2 ? p->cap / 2 : 1;
+		while (d->len && p->len < want && p->len < p->cap)
+			p->maps[p->len++] = d->maps[--d->len];
+		pthread_mutex_unlock(&d->lock);
+		if (!p->len && p->cap == 0) {
+			/* A pool without room of its own takes one stack straight from the depot. */
+			void *m = NULL;
+			pthread_mutex_lock(&d->lock);
+			if (d->len)
+				m = d->maps[--d->len];
+			pthread_mutex_unlock(&d->lock);
+			return m;
+		}
+	}
 	return p->len ? p->maps[--p->len] : NULL;
 }
 
 void orca__stack_pool_put(orca__stack_pool *p, void *map)
 {
-	if (p->len < p->cap)
+	if (p->len < p->cap) {
 		p->maps[p->len++] = map;
-	else
-		orca__stack_unmap(map, p->map_size);
+		return;
+	}
+	if (p->depot) {
+		/* Full: hand half of the pool (and this one) to the depot in one lock. */
+		orca__stack_depot *d = p->depot;
+		pthread_mutex_lock(&d->lock);
+		unsigned keep = p->cap / 2;
+		while (p->len > keep && d->len < d->cap)
+			d->maps[d->len++] = p->maps[--p->len];
+		bool taken = d->len < d->cap;
+		if (taken)
+			d->maps[d->len++] = map;
+		pthread_mutex_unlock(&d->lock);
+		if (taken)
+			return;
+		if (p->len < p->cap) {
+			p->maps[p->len++] = map;
+			return;
+		}
+	}
+	orca__stack_unmap(map, p->map_size);
 }
 
 void orca__stack_pool_destroy(orca__stack_pool *p)

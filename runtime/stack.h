@@ -11,12 +11,24 @@
 #ifndef ORCA_RUNTIME_STACK_H
 #define ORCA_RUNTIME_STACK_H
 
+#include <pthread.h>
 #include <stddef.h>
+
+/* The runtime-wide store behind the per-worker pools: a stack freed on one worker
+ * (where its task finished) can be reused by a spawn on another. Any thread, under
+ * its mutex; touched only when a worker's own pool is empty or full, a batch at a
+ * time. */
+typedef struct orca__stack_depot {
+	pthread_mutex_t lock;
+	void **maps;
+	unsigned len, cap;
+} orca__stack_depot;
 
 typedef struct orca__stack_pool {
 	void **maps;
 	unsigned len, cap;
 	size_t map_size;
+	orca__stack_depot *depot; /* may be NULL */
 } orca__stack_pool;
 
 /* The mapping size for a stack of stack_size usable bytes plus a header of
@@ -30,10 +42,16 @@ void orca__stack_unmap(void *map, size_t map_size);
 /* The guard page of a mapping: [map, map + page). */
 size_t orca__page_size(void);
 
-int orca__stack_pool_init(orca__stack_pool *p, unsigned cap, size_t map_size);
-/* Returns a pooled mapping or NULL. */
+int orca__stack_depot_init(orca__stack_depot *d, unsigned cap);
+/* Unmaps everything in the depot (map_size: the runtime's stack mapping size). */
+void orca__stack_depot_destroy(orca__stack_depot *d, size_t map_size);
+
+int orca__stack_pool_init(orca__stack_pool *p, unsigned cap, size_t map_size,
+			  orca__stack_depot *depot);
+/* Returns a pooled mapping (refilling from the depot when empty) or NULL. */
 void *orca__stack_pool_get(orca__stack_pool *p);
-/* Keeps map for reuse; unmaps it if the pool is full. */
+/* Keeps map for reuse; when the pool is full, half of it moves to the depot, and
+ * what the depot cannot take is unmapped. */
 void orca__stack_pool_put(orca__stack_pool *p, void *map);
 /* Unmaps everything pooled. */
 void orca__stack_pool_destroy(orca__stack_pool *p);

@@ -48,6 +48,21 @@ inline bool under_tsan()
 #endif
 }
 
+inline bool under_asan()
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	return true;
+#else
+	return false;
+#endif
+#else
+	return false;
+#endif
+}
+
 // A count of tasks alive at once: TSan makes each stackful task a fiber, and it
 // caps threads plus fibers at 8128, so keep such tests under that.
 inline long live_tasks(long n)

@@ -34,7 +34,9 @@ typedef struct orca_config {
 	/* Virtual size of each stackful task's stack in bytes, guard page excluded;
 	 * rounded up to whole pages; 0 = 64 KiB. Only touched pages cost memory. */
 	size_t stack_size;
-	/* Stacks each worker keeps for reuse instead of unmapping; 0 = 64. */
+	/* Stacks each worker keeps for reuse instead of unmapping; 0 = 256. Behind the
+	 * workers, the runtime keeps up to 1024 more per worker that any worker may take
+	 * (a stack freed on one worker is reused by spawns on another). */
 	unsigned stack_cache;
 	/* Most threads the blocking pool may run at once; 0 = 512. */
 	unsigned blocking_threads;

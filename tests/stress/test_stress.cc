@@ -567,7 +567,11 @@ TEST(Stress, ThousandRuntimeCyclesLeaveNothingBehind)
 	}
 	EXPECT_EQ(fds, open_fd_count());
 	long grew = rss_kib() - rss;
-	EXPECT_LT(grew, 4096) << "RSS grew by " << grew << " KiB over " << cycles << " cycles";
+	// Under ASan freed memory sits in its quarantine (RSS grows by design); there
+	// LeakSanitizer is the precise check that nothing is left behind.
+	if (!orca_test::under_asan()) {
+		EXPECT_LT(grew, 4096) << "RSS grew by " << grew << " KiB over " << cycles << " cycles";
+	}
 }
 
 } // namespace
