@@ -17,18 +17,21 @@
 // spawned as a stackful task named after the test, and the test thread waits for it.
 //  - Deadline: a body still running when the deadline passes fails the test (a fatal
 //    failure) with the task dump of the runtime in the message; the body is aborted
-//    (its awaits return -ECANCELED) and the runtime shut down. A body that never
-//    awaits cannot be aborted: its runtime is then left running (leaked) and the
-//    message says so.
+//    (its awaits return -ECANCELED) and the runtime shut down. Failures the aborted
+//    tasks report while they unwind are dropped (they would only be about the
+//    -ECANCELED); the message counts them. A body that never awaits cannot be
+//    aborted: its runtime is then left running (leaked) and the message says so.
 //  - Leaks: tasks the body spawned that are still alive once it has returned and a
 //    grace period (200 ms by default) has passed fail the test (a non-fatal
 //    failure, listing them); they are then aborted by the shutdown. Join handles
 //    never joined or detached fail it too.
+//  - Failures of the harness itself are reported at the test's line.
 //  - gtest assertions work inside the body (ASSERT_* returns from it); an exception
 //    escaping the body fails the test.
 #ifndef ORCA_GTEST_H
 #define ORCA_GTEST_H
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 #include <orca/orca.h>
 
@@ -117,6 +120,28 @@ inline uint64_t alive(orca_runtime *rt)
 	return m.alive_tasks;
 }
 
+// Shuts rt down (aborting what is left) with the failures its tasks report while
+// they unwind dropped; returns the shutdown's result and adds the count to *dropped.
+inline int quiet_shutdown(orca_runtime *rt, int64_t timeout_ns, int *dropped)
+{
+	::testing::TestPartResultArray results;
+	int err;
+	{
+		::testing::ScopedFakeTestPartResultReporter quiet(
+			::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ALL_THREADS, &results);
+		err = orca_runtime_shutdown(rt, timeout_ns);
+	}
+	*dropped += results.size();
+	return err;
+}
+
+inline std::string dropped_note(int dropped)
+{
+	return dropped ? " (" + std::to_string(dropped) +
+				 " failure(s) reported by the aborted tasks were dropped)"
+		       : "";
+}
+
 inline std::string task_name()
 {
 	const ::testing::TestInfo *info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -125,9 +150,14 @@ inline std::string task_name()
 
 } // namespace detail
 
+#define ORCA_GTEST_FAIL_AT_(file, line, type)                                               \
+	GTEST_MESSAGE_AT_(file, line, "", ::testing::TestPartResult::type)
+
 // Runs body as a task in a fresh runtime with the checks described at the top of
-// this file. Reports through gtest; usable directly (e.g. inside EXPECT_FATAL_FAILURE).
-inline void Run(const Options &opts, std::function<void()> body)
+// this file. Reports through gtest, at file:line (by default the caller's); usable
+// directly (e.g. inside EXPECT_FATAL_FAILURE).
+inline void Run(const Options &opts, std::function<void()> body,
+		const char *file = __builtin_FILE(), int line = __builtin_LINE())
 {
 	orca_config cfg;
 	orca_config_init(&cfg);
@@ -138,7 +168,9 @@ inline void Run(const Options &opts, std::function<void()> body)
 	orca_runtime *rt = nullptr;
 	int err = orca_runtime_create(&rt, &cfg);
 	if (err) {
-		FAIL() << "ORCA_TEST: orca_runtime_create failed: " << orca_strerror(err);
+		ORCA_GTEST_FAIL_AT_(file, line, kFatalFailure)
+			<< "ORCA_TEST: orca_runtime_create failed: " << orca_strerror(err);
+		return;
 	}
 	auto st = std::make_shared<detail::State>();
 	st->body = std::move(body);
@@ -148,7 +180,9 @@ inline void Run(const Options &opts, std::function<void()> body)
 	if (err) {
 		delete arg;
 		orca_runtime_free(rt);
-		FAIL() << "ORCA_TEST: spawning the test body failed: " << orca_strerror(err);
+		ORCA_GTEST_FAIL_AT_(file, line, kFatalFailure)
+			<< "ORCA_TEST: spawning the test body failed: " << orca_strerror(err);
+		return;
 	}
 	bool finished;
 	{
@@ -156,46 +190,53 @@ inline void Run(const Options &opts, std::function<void()> body)
 		finished = st->cv.wait_for(lock, std::chrono::nanoseconds(opts.deadline_ns_),
 					   [&] { return st->done; });
 	}
+	int dropped = 0;
 	if (!finished) {
 		std::string tasks = detail::dump(rt);
 		orca_abort(h);
 		orca_detach(h);
 		// An awaiting body ends at its next await; one that never awaits cannot.
-		bool stopped = orca_runtime_shutdown(rt, ORCA_SEC(2)) == 0;
+		bool stopped = detail::quiet_shutdown(rt, ORCA_SEC(2), &dropped) == 0;
 		if (stopped)
 			orca_runtime_free(rt);
-		FAIL() << "ORCA_TEST: the test body did not finish within its deadline of "
-		       << opts.deadline_ns_ / 1000000 << " ms; it was aborted"
-		       << (stopped ? "" : " but did not stop (it never awaits): its runtime is leaked")
-		       << ". Tasks at the deadline:\n"
-		       << tasks;
+		ORCA_GTEST_FAIL_AT_(file, line, kFatalFailure)
+			<< "ORCA_TEST: the test body did not finish within its deadline of "
+			<< opts.deadline_ns_ / 1000000 << " ms; it was aborted"
+			<< (stopped ? "" : " but did not stop (it never awaits): its runtime is leaked")
+			<< detail::dropped_note(dropped) << ". Tasks at the deadline:\n"
+			<< tasks;
+		return;
 	}
 	orca_join(h, nullptr);
 	if (!st->exception.empty())
-		ADD_FAILURE() << "ORCA_TEST: " << st->exception;
+		ORCA_GTEST_FAIL_AT_(file, line, kNonFatalFailure) << "ORCA_TEST: " << st->exception;
 	if (opts.check_leaks_) {
 		int64_t until = orca_now() + opts.leak_grace_ns_;
 		while (detail::alive(rt) != 0 && orca_now() < until)
 			std::this_thread::sleep_for(std::chrono::milliseconds(1));
 		uint64_t left = detail::alive(rt);
 		if (left != 0)
-			ADD_FAILURE() << "ORCA_TEST: " << left << " task(s) leaked: still alive "
-				      << opts.leak_grace_ns_ / 1000000
-				      << " ms after the test body returned (they are aborted now):\n"
-				      << detail::dump(rt);
+			ORCA_GTEST_FAIL_AT_(file, line, kNonFatalFailure)
+				<< "ORCA_TEST: " << left << " task(s) leaked: still alive "
+				<< opts.leak_grace_ns_ / 1000000
+				<< " ms after the test body returned (they are aborted now):\n"
+				<< detail::dump(rt);
 	}
-	err = orca_runtime_shutdown(rt, ORCA_SEC(10));
+	err = detail::quiet_shutdown(rt, ORCA_SEC(10), &dropped);
 	if (err) {
-		ADD_FAILURE() << "ORCA_TEST: shutting the runtime down failed: " << orca_strerror(err)
-			      << " (a task ignores its abort; the runtime is leaked)";
+		ORCA_GTEST_FAIL_AT_(file, line, kNonFatalFailure)
+			<< "ORCA_TEST: shutting the runtime down failed: " << orca_strerror(err)
+			<< " (a task ignores its abort; the runtime is leaked)";
 		return;
 	}
 	err = orca_runtime_free(rt);
 	if (err == -EBUSY)
-		ADD_FAILURE() << "ORCA_TEST: join handles were never joined or detached (the "
-				 "runtime is leaked)";
+		ORCA_GTEST_FAIL_AT_(file, line, kNonFatalFailure)
+			<< "ORCA_TEST: join handles were never joined or detached (the runtime is "
+			   "leaked)";
 	else if (err)
-		ADD_FAILURE() << "ORCA_TEST: orca_runtime_free failed: " << orca_strerror(err);
+		ORCA_GTEST_FAIL_AT_(file, line, kNonFatalFailure)
+			<< "ORCA_TEST: orca_runtime_free failed: " << orca_strerror(err);
 }
 
 } // namespace orca_gtest
@@ -204,7 +245,7 @@ inline void Run(const Options &opts, std::function<void()> body)
 	static void OrcaTestBody_##suite##_##name();                                       \
 	TEST(suite, name)                                                                  \
 	{                                                                                  \
-		::orca_gtest::Run((opts), &OrcaTestBody_##suite##_##name);                 \
+		::orca_gtest::Run((opts), &OrcaTestBody_##suite##_##name, __FILE__, __LINE__); \
 	}                                                                                  \
 	static void OrcaTestBody_##suite##_##name()
 
@@ -221,7 +262,7 @@ inline void Run(const Options &opts, std::function<void()> body)
 	GTEST_TEST_(fixture, name, OrcaTestF_##fixture##_##name,                            \
 		    ::testing::internal::GetTypeId<fixture>())                             \
 	{                                                                                  \
-		::orca_gtest::Run((opts), [this] { this->OrcaBody(); });                   \
+		::orca_gtest::Run((opts), [this] { this->OrcaBody(); }, __FILE__, __LINE__); \
 	}                                                                                  \
 	void OrcaTestF_##fixture##_##name::OrcaBody()
 
