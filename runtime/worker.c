@@ -396,7 +396,10 @@ void *orca__worker_main(void *arg)
 			t = next_local(w);
 		if (!t) {
 			/* Out of local work: hand queued I/O to the kernel, collect what
-			 * completed, fire due timers, then look again. */
+			 * completed, fire due timers, then look again. The cached clock
+			 * is refreshed here too (observe.h): the tasks this wakes are
+			 * stamped with it. */
+			w->clock = orca_now();
 			poll_driver(w);
 			fire_all_timers(w);
 			t = next_local(w);
