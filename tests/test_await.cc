@@ -28,12 +28,12 @@ intptr_t gather(void *)
 	// together in about 30 ms.
 	orca_task *h[3];
 	intptr_t ms[3] = {30, 10, 20};
+	int64_t t0 = orca_now(); // before the spawns: another worker may start them at once
 	for (int i = 0; i < 3; i++)
 		if (orca_spawn(&h[i], sleep_then_return, (void *)ms[i]))
 			return -1;
 	orca_future *fs[3] = {orca_task_future(h[0]), orca_task_future(h[1]), orca_task_future(h[2])};
 	intptr_t outs[3] = {0, 0, 0};
-	int64_t t0 = orca_now();
 	if (orca_join_all(fs, 3, outs) != 0)
 		return -2;
 	int64_t took = orca_now() - t0;
