@@ -6,12 +6,12 @@
  *    store (no locked instruction) and summed when read (orca__stat_add);
  *  - no clock read per poll: a clock read costs ~21 ns here (vDSO), a yield ~21 ns
  *    in all. Busy time is measured at park boundaries, which cost a system call
- *    anyway; the first poll after each maintenance tick (about one in
- *    ORCA_METRICS_POLL_SAMPLE) is timed for the histogram (task.c);
+ *    anyway; one poll in ORCA_METRICS_POLL_SAMPLE is timed for the histogram
+ *    (task.c);
  *  - task timestamps (age, time in state) come from the worker's cached clock
  *    (orca__worker.clock), refreshed by each timed poll, each park and whenever
  *    the worker runs out of local work, so they may be early by the length of the
- *    polls it ran since (at most ~61 polls; a stamp right after a poll that ran
+ *    polls it ran since (at most 256 polls; a stamp right after a poll that ran
  *    long includes that poll: reading the clock at every stamp was measured at
  *    +4 ns per wake, +8%, in task_pingpong);
  *  - what a task waits on is recorded by the leaf future that returns PENDING

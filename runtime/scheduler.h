@@ -108,8 +108,6 @@ typedef struct orca__worker {
 	size_t altstack_size;
 	int64_t clock;   /* owner: cached orca_now() (observe.h) */
 	int64_t poll_t0; /* owner: start of the poll being timed; 0: none */
-	bool sample_next;      /* owner: time the next poll (task.c) */
-	uint32_t sample_saved; /* owner: maintenance_in while a timed poll runs */
 	orca__worker_stats stats;
 } orca__worker;
 

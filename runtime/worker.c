@@ -231,7 +231,6 @@ static orca__task *next_local(orca__worker *w)
 {
 	if (--w->maintenance_in == 0) {
 		w->maintenance_in = ORCA_GLOBAL_INTERVAL;
-		w->sample_next = true; /* time the next poll (task.c, observe.h) */
 		poll_driver(w);
 		fire_timers(w);
 		orca__task *t = pull_inject(w);

@@ -59,16 +59,15 @@ typedef struct orca_worker_metrics {
 	uint64_t io_enters;        /* system calls into the I/O backend (io_uring_enter, epoll_wait) */
 	uint64_t io_completions;   /* I/O operations completed */
 	uint64_t blocked_polls;    /* polls the blocking detector reported */
-	/* Poll times: about one poll in ORCA_METRICS_POLL_SAMPLE is timed (a clock
-	 * read costs ~20 ns, a whole yield about as much); the histogram counts the
-	 * timed ones. */
+	/* Poll times: one poll in ORCA_METRICS_POLL_SAMPLE is timed (a clock read
+	 * costs ~20 ns, a whole yield about as much); the histogram counts the timed
+	 * ones. */
 	uint64_t poll_time_samples;
 	uint64_t poll_time_histogram[ORCA_METRICS_BUCKETS];
 } orca_worker_metrics;
 
-/* About one poll in this many is timed for the poll-time histogram: the first
- * after each of a worker's maintenance ticks, which come every 61 scheduler ticks. */
-#define ORCA_METRICS_POLL_SAMPLE 61
+/* One poll in this many (per worker) is timed for the poll-time histogram. */
+#define ORCA_METRICS_POLL_SAMPLE 256
 
 /* The whole runtime: the per-worker counters summed, and runtime-wide figures. */
 typedef struct orca_metrics {
