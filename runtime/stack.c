@@ -85,8 +85,8 @@ int orca__stack_pool_init(orca__stack_pool *p, unsigned cap, size_t map_size,
 
 void *orca__stack_pool_get(orca__stack_pool *p)
 {
-	if (!p->len && p->depot && p->depot->len) {
-		/* Refill half the pool in one lock. */
+	if (!p->len && p->depot) {
+		/* Refill half the pool in one lock (only when ours ran dry). */
 		orca__stack_depot *d = p->depot;
 		pthread_mutex_lock(&d->lock);
 		unsigned want = p->cap / 2 ? p->cap / 2 : 1;

@@ -54,10 +54,12 @@ public:
 			}
 		});
 	}
-	~Watchdog()
+	~Watchdog() { finish(); }
+	// The watched work is over: what follows (joins, frees) may take its time.
+	void finish()
 	{
-		stop_ = true;
-		thread_.join();
+		if (!stop_.exchange(true))
+			thread_.join();
 	}
 
 private:
@@ -181,6 +183,7 @@ TEST(Stress, MillionCrossThreadPingPongWakes)
 	EXPECT_EQ(0, orca_join(b, &rb));
 	EXPECT_EQ(0, ra);
 	EXPECT_EQ(0, rb);
+	wd.finish();
 	EXPECT_EQ(p->rounds, p->progress.load());
 	EXPECT_EQ(0, orca_runtime_free(rt));
 }
@@ -208,6 +211,7 @@ TEST(Stress, PlainThreadPingPongWithATask)
 		p->progress++;
 	}
 	EXPECT_EQ(0, orca_join(b, nullptr));
+	wd.finish();
 	EXPECT_EQ(0, orca_runtime_free(rt));
 }
 
@@ -265,6 +269,7 @@ TEST(Stress, TokenRingAcrossAllWorkers)
 		EXPECT_EQ(0, orca_join(h, &res));
 		EXPECT_EQ(0, res);
 	}
+	wd.finish();
 	EXPECT_EQ((long)n * r->laps, r->progress.load());
 	EXPECT_EQ(0, orca_runtime_free(rt));
 }
@@ -488,6 +493,7 @@ TEST(Stress, CancellationStormLosesNothing)
 		int r = orca_join(hs[i], nullptr);
 		EXPECT_EQ(-ECANCELED, r) << "task " << i << " kind " << args[i].kind;
 	}
+	wd.finish();
 	EXPECT_EQ((long)n, storm->cleanups.load());
 	for (size_t i = 0; i < n; i++)
 		ASSERT_EQ(1, storm->cleaned[i].load()) << "task " << i;
