@@ -114,7 +114,8 @@ static void print_wait(FILE *out, const task_snap *s, int64_t now)
 		else if (s->detail >= now)
 			fprintf(out, " (deadline in %s)", fmt_dur(d, sizeof(d), s->detail - now));
 		else
-			fprintf(out, " (deadline passed %s ago)", fmt_dur(d, sizeof(d), now - s->detail));
+			fprintf(out, " (deadline passed %s ago)",
+				fmt_dur(d, sizeof(d), now - s->detail));
 		break;
 	case ORCA__WAIT_ADDR:
 		fprintf(out, " (%p)", (void *)(intptr_t)s->detail);
@@ -218,18 +219,22 @@ static int signal_pipe[2] = {-1, -1};
 static bool handler_installed[NSIG];   /* under registry_lock */
 static struct sigaction previous[NSIG]; /* written before the handler is installed */
 
+void orca__signal_chain(const struct sigaction *p, int sig, siginfo_t *info, void *uc)
+{
+	if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction)
+		p->sa_sigaction(sig, info, uc);
+	else if (!(p->sa_flags & SA_SIGINFO) && p->sa_handler != SIG_DFL &&
+		 p->sa_handler != SIG_IGN && p->sa_handler)
+		p->sa_handler(sig);
+}
+
 static void on_dump_signal(int sig, siginfo_t *info, void *uc)
 {
 	int saved = errno;
 	unsigned char b = (unsigned char)sig;
 	ssize_t r = write(signal_pipe[1], &b, 1); /* full pipe: a dump is pending anyway */
 	(void)r;
-	const struct sigaction *p = &previous[sig];
-	if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction)
-		p->sa_sigaction(sig, info, uc);
-	else if (!(p->sa_flags & SA_SIGINFO) && p->sa_handler != SIG_DFL &&
-		 p->sa_handler != SIG_IGN && p->sa_handler)
-		p->sa_handler(sig);
+	orca__signal_chain(&previous[sig], sig, info, uc);
 	errno = saved;
 }
 

@@ -34,6 +34,7 @@
 #define ORCA_RUNTIME_OBSERVE_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -102,6 +103,9 @@ void orca__observe_stop(struct orca_runtime *rt);
 /* runtime/dump.c: the dump signal's registry (see there). */
 int orca__dump_signal_register(struct orca_runtime *rt);
 void orca__dump_signal_unregister(struct orca_runtime *rt);
+/* Calls the handler that was installed before one of ours, unless it was SIG_DFL or
+ * SIG_IGN (our handlers replace the default action). Async-signal-safe. */
+void orca__signal_chain(const struct sigaction *previous, int sig, siginfo_t *info, void *uc);
 
 /* The observer state of a runtime (inside struct orca_runtime). */
 typedef struct orca__observer {

@@ -200,7 +200,8 @@ static int blocking_detect_env(orca_config *c)
 	char *end;
 	long long ms = strtoll(v, &end, 10);
 	if (*end || ms <= 0 || ms > INT64_MAX / 1000000) {
-		orca__log_debug("runtime: ORCA_BLOCKING_DETECT=%s is not a positive number of ms", v);
+		orca__log_debug("runtime: ORCA_BLOCKING_DETECT=%s is not a positive number of ms",
+				v);
 		return -EINVAL;
 	}
 	c->detect_blocking = true;
@@ -317,10 +318,10 @@ int orca_runtime_shutdown(orca_runtime *rt, int64_t timeout_ns)
 		if (pthread_cond_timedwait(&rt->shutdown_cond, &rt->shutdown_lock, &ts) == ETIMEDOUT &&
 		    atomic_load_explicit(&rt->alive, memory_order_acquire) != 0) {
 			pthread_mutex_unlock(&rt->shutdown_lock);
+			size_t left = atomic_load_explicit(&rt->alive, memory_order_relaxed);
 			orca__log_debug("shutdown: step 3: %zu task%s still alive after %.3f s: "
 					"-ETIMEDOUT, workers left running",
-					atomic_load_explicit(&rt->alive, memory_order_relaxed),
-					atomic_load_explicit(&rt->alive, memory_order_relaxed) == 1 ? "" : "s",
+					left, left == 1 ? "" : "s",
 					(double)(orca_now() - start) / 1e9);
 			return -ETIMEDOUT;
 		}

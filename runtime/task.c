@@ -307,7 +307,8 @@ static int spawn_future(orca_runtime *rt, orca__worker *w, orca_task **handle, c
 		return -ENOMEM;
 	if (name_room)
 		name = orca__task_name_copy((char *)sl->future + size, name);
-	task_header_init(&sl->t, rt, ORCA_TASK_STACKLESS, handle != NULL, name, orca__cached_now(w));
+	task_header_init(&sl->t, rt, ORCA_TASK_STACKLESS, handle != NULL, name,
+			 orca__cached_now(w));
 	memcpy(sl->future, f, size);
 	return task_launch(rt, &sl->t, handle);
 }

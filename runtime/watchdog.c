@@ -59,12 +59,7 @@ static void on_stack_signal(int sig, siginfo_t *info, void *uc)
 		stack_req.n = backtrace(stack_req.frames, STACK_FRAMES);
 		atomic_store_explicit(&stack_req.state, REQ_DONE, memory_order_release);
 	}
-	const struct sigaction *p = &stack_previous;
-	if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction)
-		p->sa_sigaction(sig, info, uc);
-	else if (!(p->sa_flags & SA_SIGINFO) && p->sa_handler != SIG_DFL &&
-		 p->sa_handler != SIG_IGN && p->sa_handler)
-		p->sa_handler(sig);
+	orca__signal_chain(&stack_previous, sig, info, uc);
 	errno = saved;
 }
 
@@ -126,7 +121,8 @@ static int take_stack(orca__worker *w, void **frames)
 	if (pthread_kill(w->thread, SIGURG) == 0) {
 		struct timespec pause = {0, 1000000};
 		for (int64_t waited = 0; waited < STACK_WAIT_NS; waited += pause.tv_nsec) {
-			if (atomic_load_explicit(&stack_req.state, memory_order_acquire) == REQ_DONE)
+			int st = atomic_load_explicit(&stack_req.state, memory_order_acquire);
+			if (st == REQ_DONE)
 				break;
 			nanosleep(&pause, NULL);
 		}
@@ -220,7 +216,8 @@ static void report(orca_runtime *rt, orca__worker *w, seen *s, int64_t now)
 
 static void report_end(orca__worker *w, const seen *s, int64_t now, int64_t period)
 {
-	fprintf(stderr, "orca: blocking detector: task %llu \"%s\" released worker %u after ~%lld ms\n",
+	fprintf(stderr,
+		"orca: blocking detector: task %llu \"%s\" released worker %u after ~%lld ms\n",
 		(unsigned long long)s->id, s->name[0] ? s->name : "(unnamed)", w->index,
 		(long long)((now - s->first_seen + period / 2) / 1000000));
 }
@@ -249,7 +246,8 @@ static void *watchdog_main(void *arg)
 		for (unsigned i = 0; i < rt->nworkers; i++) {
 			orca__worker *w = rt->workers[i];
 			seen *s = &seen_by[i];
-			uint64_t polls = atomic_load_explicit(&w->stats.polls, memory_order_relaxed);
+			uint64_t polls =
+				atomic_load_explicit(&w->stats.polls, memory_order_relaxed);
 			orca__task *t = orca__worker_running(w);
 			if (!t || polls != s->polls || t != s->task) {
 				if (s->reported)

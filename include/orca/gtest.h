@@ -127,8 +127,8 @@ inline int quiet_shutdown(orca_runtime *rt, int64_t timeout_ns, int *dropped)
 	::testing::TestPartResultArray results;
 	int err;
 	{
-		::testing::ScopedFakeTestPartResultReporter quiet(
-			::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ALL_THREADS, &results);
+		using Reporter = ::testing::ScopedFakeTestPartResultReporter;
+		Reporter quiet(Reporter::INTERCEPT_ALL_THREADS, &results);
 		err = orca_runtime_shutdown(rt, timeout_ns);
 	}
 	*dropped += results.size();
@@ -202,7 +202,8 @@ inline void Run(const Options &opts, std::function<void()> body,
 		ORCA_GTEST_FAIL_AT_(file, line, kFatalFailure)
 			<< "ORCA_TEST: the test body did not finish within its deadline of "
 			<< opts.deadline_ns_ / 1000000 << " ms; it was aborted"
-			<< (stopped ? "" : " but did not stop (it never awaits): its runtime is leaked")
+			<< (stopped ? ""
+				    : " but did not stop (it never awaits): its runtime is leaked")
 			<< detail::dropped_note(dropped) << ". Tasks at the deadline:\n"
 			<< tasks;
 		return;

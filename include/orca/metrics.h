@@ -39,7 +39,9 @@ extern "C" {
 /* The lower bound of bucket i in nanoseconds. */
 static inline int64_t orca_metrics_bucket_start_ns(unsigned i)
 {
-	return i == 0 ? 0 : (int64_t)1 << (9 + (i < ORCA_METRICS_BUCKETS ? i : ORCA_METRICS_BUCKETS - 1));
+	if (i >= ORCA_METRICS_BUCKETS)
+		i = ORCA_METRICS_BUCKETS - 1;
+	return i == 0 ? 0 : (int64_t)1 << (9 + i);
 }
 
 /* One worker's counters. Totals count since the runtime was created; "now" fields
@@ -56,7 +58,7 @@ typedef struct orca_worker_metrics {
 	uint64_t timers_armed;     /* now: timers in its heap */
 	uint64_t timers_fired;     /* timers it fired (from any worker's heap) */
 	uint64_t io_submitted;     /* io_uring: SQEs handed to the kernel; epoll: fds armed */
-	uint64_t io_enters;        /* system calls into the I/O backend (io_uring_enter, epoll_wait) */
+	uint64_t io_enters;        /* io_uring_enter / epoll_wait calls */
 	uint64_t io_completions;   /* I/O operations completed */
 	uint64_t blocked_polls;    /* polls the blocking detector reported */
 	/* Poll times: one poll in ORCA_METRICS_POLL_SAMPLE is timed (a clock read
@@ -80,7 +82,7 @@ typedef struct orca_metrics {
 	uint64_t lifo_hits;
 	uint64_t parks;
 	uint64_t unparks;
-	uint64_t inject_queue_depth; /* now: tasks in the shared queue (from outside threads, overflow) */
+	uint64_t inject_queue_depth; /* now: the shared queue (outside threads, overflow) */
 	uint64_t local_queue_depth;  /* now: tasks in all workers' run queues */
 	uint64_t busy_ns;            /* summed over workers */
 	uint64_t timers_armed;       /* now */
