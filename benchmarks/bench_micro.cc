@@ -184,6 +184,39 @@ void BM_orca_rss_stackless(benchmark::State &state)
 	run(state, "bytes/task", [&] { return orca_bench_rss_stackless(r.rt, n); });
 }
 
+// ---- Orca channels and sync (issue 4) ----
+
+void BM_orca_chan_pingpong(benchmark::State &state)
+{
+	Runtime r(state.range(0));
+	long n = state.range(1), cap = state.range(2);
+	run(state, "ns/round_trip", [&] { return orca_bench_chan_pingpong(r.rt, n, cap); }, per_op(n));
+}
+
+void BM_orca_chan_throughput(benchmark::State &state)
+{
+	Runtime r(state.range(0));
+	long producers = state.range(1), n = state.range(2), cap = state.range(3);
+	run(state, "ns/msg", [&] { return orca_bench_chan_throughput(r.rt, producers, n, cap); },
+	    per_op(n));
+}
+
+void BM_orca_mutex_contention(benchmark::State &state)
+{
+	Runtime r(state.range(0));
+	long tasks = state.range(1), n = state.range(2);
+	run(state, "ns/lock", [&] { return orca_bench_mutex_contention(r.rt, tasks, n); },
+	    per_op(tasks * n));
+}
+
+void BM_orca_semaphore_uncontended(benchmark::State &state)
+{
+	Runtime r(state.range(0));
+	long n = state.range(1);
+	run(state, "ns/acquire+release", [&] { return orca_bench_semaphore_uncontended(r.rt, n); },
+	    per_op(n));
+}
+
 // ---- plain threads ----
 
 void BM_threads_spawn_join(benchmark::State &state)
@@ -304,6 +337,24 @@ void register_all()
 		->Args({1, 100000})
 		->Args({2, 100000});
 	reg("threads_sleepers", BM_threads_sleepers)->ArgNames({"n"})->Args({10000});
+
+	// Issue 4: the same shapes as the peers' chan_pingpong (u64, two channels of
+	// capacity 1, 1M round trips) and mutex_contention (4 tasks x 250,000).
+	reg("orca_chan_pingpong", BM_orca_chan_pingpong)
+		->ArgNames({"workers", "n", "cap"})
+		->Args({1, 1000000, 1})
+		->Args({2, 1000000, 1});
+	reg("orca_chan_throughput", BM_orca_chan_throughput)
+		->ArgNames({"workers", "producers", "n", "cap"})
+		->Args({2, 1, 1000000, 128})
+		->Args({2, 4, 1000000, 128});
+	reg("orca_mutex_contention", BM_orca_mutex_contention)
+		->ArgNames({"workers", "tasks", "n"})
+		->Args({1, 4, 250000})
+		->Args({2, 4, 250000});
+	reg("orca_semaphore_uncontended", BM_orca_semaphore_uncontended)
+		->ArgNames({"workers", "n"})
+		->Args({2, 10000000});
 }
 
 } // namespace

@@ -73,6 +73,25 @@ double orca_bench_rss_stackless(orca_runtime *rt, long n);
  * assembly switch, no scheduler. ns per switch (one direction). */
 double orca_bench_raw_switch(long n);
 
+/* ---- Orca channels and sync (micro_sync.c, issue 4) ---- */
+
+/* A uint64_t bounced between the bench task (pinger) and one spawned task over two
+ * bounded channels of `capacity` (Tokio's mpsc::channel(1) is capacity 1; Go's is
+ * unbuffered), n round trips. ns per round trip. */
+double orca_bench_chan_pingpong(orca_runtime *rt, long n, long capacity);
+
+/* `producers` tasks each send n / producers uint64_t into one bounded channel of
+ * `capacity`; the bench task receives them all. ns per message (spawns included). */
+double orca_bench_chan_throughput(orca_runtime *rt, long producers, long n, long capacity);
+
+/* `tasks` tasks each orca_mutex_lock + increment + unlock one counter n times; the
+ * bench task spawns and joins them. ns per lock (wall / (tasks * n)). */
+double orca_bench_mutex_contention(orca_runtime *rt, long tasks, long n);
+
+/* One task: orca_semaphore_acquire(1) + orca_semaphore_release(1) on a semaphore of
+ * 1 permit, n times, nobody else using it. ns per acquire+release pair. */
+double orca_bench_semaphore_uncontended(orca_runtime *rt, long n);
+
 /* ---- plain threads (micro_threads.c) ---- */
 
 /* n threads (default attributes) created and joined, `outstanding` at a time.

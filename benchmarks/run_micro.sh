@@ -194,6 +194,20 @@ table="$out_dir/micro.md"
   row "wake plain thread<->task, RTT/2, ns (2 workers; threads: condvar)" \
     "$(value orca orca_thread_task_pingpong/workers:2/n:50000)" \
     "$(value orca threads_condvar_pingpong/n:50000)" - -
+  # Issue 4: channels and sync; the peers' shapes (u64, two capacity-1 channels; Go's
+  # are unbuffered), ns per round trip / per lock, not halved.
+  row "channel ping-pong, ns/round trip (u64, cap 1, 1M; 2 workers)" \
+    "$(value orca orca_chan_pingpong/workers:2/n:1000000/cap:1)" "" \
+    "$(value tokio chan_pingpong)" "$(value go chan_pingpong)"
+  row "channel throughput, 1 producer -> 1 consumer, ns/msg (cap 128; 2 workers)" \
+    "$(value orca orca_chan_throughput/workers:2/producers:1/n:1000000/cap:128)" "" - -
+  row "channel throughput, 4 producers -> 1 consumer, ns/msg (cap 128; 2 workers)" \
+    "$(value orca orca_chan_throughput/workers:2/producers:4/n:1000000/cap:128)" "" - -
+  row "mutex, 4 tasks x 250k lock+inc+unlock, ns/lock (2 workers)" \
+    "$(value orca orca_mutex_contention/workers:2/tasks:4/n:250000)" "" \
+    "$(value tokio mutex_contention)" "$(value go mutex_contention)"
+  row "semaphore acquire+release, uncontended, ns/pair" \
+    "$(value orca orca_semaphore_uncontended/workers:2/n:10000000)" "" - -
   tk_sl="$(scale "$(value tokio sleep_many_ns)" 1e-6)"; go_sl="$(scale "$(value go sleep_many_ns)" 1e-6)"
   th_sl="$(value orca threads_sleepers/n:10000)"
   row "100k concurrent 1 ms sleeps, stackful, wall ms (2 workers; threads: 10k threads)" \
