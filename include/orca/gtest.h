@@ -120,15 +120,20 @@ inline uint64_t alive(orca_runtime *rt)
 	return m.alive_tasks;
 }
 
-// Shuts rt down (aborting what is left) with the failures its tasks report while
-// they unwind dropped; returns the shutdown's result and adds the count to *dropped.
-inline int quiet_shutdown(orca_runtime *rt, int64_t timeout_ns, int *dropped)
+// Aborts body (if not NULL) and shuts rt down (aborting what is left), with the
+// failures the tasks report while they unwind dropped: they would only be about
+// their -ECANCELED. Returns the shutdown's result; adds the count to *dropped.
+inline int quiet_shutdown(orca_runtime *rt, orca_task *body, int64_t timeout_ns, int *dropped)
 {
 	::testing::TestPartResultArray results;
 	int err;
 	{
 		using Reporter = ::testing::ScopedFakeTestPartResultReporter;
 		Reporter quiet(Reporter::INTERCEPT_ALL_THREADS, &results);
+		if (body) {
+			orca_abort(body);
+			orca_detach(body);
+		}
 		err = orca_runtime_shutdown(rt, timeout_ns);
 	}
 	*dropped += results.size();
@@ -193,10 +198,8 @@ inline void Run(const Options &opts, std::function<void()> body,
 	int dropped = 0;
 	if (!finished) {
 		std::string tasks = detail::dump(rt);
-		orca_abort(h);
-		orca_detach(h);
 		// An awaiting body ends at its next await; one that never awaits cannot.
-		bool stopped = detail::quiet_shutdown(rt, ORCA_SEC(2), &dropped) == 0;
+		bool stopped = detail::quiet_shutdown(rt, h, ORCA_SEC(2), &dropped) == 0;
 		if (stopped)
 			orca_runtime_free(rt);
 		ORCA_GTEST_FAIL_AT_(file, line, kFatalFailure)
@@ -223,7 +226,7 @@ inline void Run(const Options &opts, std::function<void()> body,
 				<< " ms after the test body returned (they are aborted now):\n"
 				<< detail::dump(rt);
 	}
-	err = detail::quiet_shutdown(rt, ORCA_SEC(10), &dropped);
+	err = detail::quiet_shutdown(rt, nullptr, ORCA_SEC(10), &dropped);
 	if (err) {
 		ORCA_GTEST_FAIL_AT_(file, line, kNonFatalFailure)
 			<< "ORCA_TEST: shutting the runtime down failed: " << orca_strerror(err)
