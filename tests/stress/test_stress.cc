@@ -397,7 +397,10 @@ TEST(Stress, TimerFiresOnTimeWhileEveryWorkerIsBusy)
 		ASSERT_EQ(0, orca_spawn_on(rt, &s, timed_sleeper, nullptr));
 		ASSERT_EQ(0, orca_join(s, &late));
 		EXPECT_GE(late, 0) << "timer fired early";
-		EXPECT_LT(late, ORCA_MSEC(50)) << "timer " << late / 1000 << " us late";
+		// 50 ms is the requirement (release build); sanitizer builds run 5-15x slower
+		// and share the machine with ctest -j2, so they get 200 ms.
+		EXPECT_LT(late, orca_test::under_sanitizer() ? ORCA_MSEC(200) : ORCA_MSEC(50))
+			<< "timer " << late / 1000 << " us late";
 	}
 	busy_stop = true;
 	for (auto h : busy)
