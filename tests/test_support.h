@@ -12,37 +12,27 @@
 
 namespace orca_test {
 
-inline bool under_sanitizer()
-{
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-	return true;
+// Which sanitizer this test binary was built with (GCC defines __SANITIZE_*__,
+// clang answers __has_feature).
+#if defined(__SANITIZE_THREAD__)
+#define ORCA_TEST_TSAN 1
 #elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-	return true;
-#else
-	return false;
+#if __has_feature(thread_sanitizer)
+#define ORCA_TEST_TSAN 1
 #endif
-#else
-	return false;
 #endif
-}
-
-// n for a release build, n/10 under a sanitizer.
-inline long scaled(long n)
-{
-	return under_sanitizer() ? (n / 10 > 0 ? n / 10 : 1) : n;
-}
+#if defined(__SANITIZE_ADDRESS__)
+#define ORCA_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ORCA_TEST_ASAN 1
+#endif
+#endif
 
 inline bool under_tsan()
 {
-#if defined(__SANITIZE_THREAD__)
+#ifdef ORCA_TEST_TSAN
 	return true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-	return true;
-#else
-	return false;
-#endif
 #else
 	return false;
 #endif
@@ -50,17 +40,22 @@ inline bool under_tsan()
 
 inline bool under_asan()
 {
-#if defined(__SANITIZE_ADDRESS__)
-	return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#ifdef ORCA_TEST_ASAN
 	return true;
 #else
 	return false;
 #endif
-#else
-	return false;
-#endif
+}
+
+inline bool under_sanitizer()
+{
+	return under_tsan() || under_asan();
+}
+
+// n for a release build, n/10 under a sanitizer.
+inline long scaled(long n)
+{
+	return under_sanitizer() ? (n / 10 > 0 ? n / 10 : 1) : n;
 }
 
 // A count of tasks alive at once: TSan makes each stackful task a fiber, and it

@@ -19,17 +19,7 @@ namespace {
 
 bool asan_build()
 {
-#if defined(__SANITIZE_ADDRESS__)
-	return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-	return true;
-#else
-	return false;
-#endif
-#else
-	return false;
-#endif
+	return orca_test::under_asan();
 }
 
 struct Victim {
