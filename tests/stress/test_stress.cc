@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -34,14 +35,19 @@ unsigned test_seed()
 // `progress` does not move for a second.
 class Watchdog {
 public:
-	explicit Watchdog(std::atomic<long> &progress, const char *what) : progress_(progress)
+	// Watches until progress reaches `done` (what follows, joins and frees, may be
+	// slow under TSan and is not watched) or until finish().
+	Watchdog(std::atomic<long> &progress, const char *what, long done = LONG_MAX)
+		: progress_(progress)
 	{
-		thread_ = std::thread([this, what] {
+		thread_ = std::thread([this, what, done] {
 			long last = progress_.load();
 			auto since = std::chrono::steady_clock::now();
 			while (!stop_) {
 				std::this_thread::sleep_for(std::chrono::milliseconds(20));
 				long now = progress_.load();
+				if (now >= done)
+					return;
 				if (now != last) {
 					last = now;
 					since = std::chrono::steady_clock::now();
@@ -481,7 +487,7 @@ TEST(Stress, CancellationStormLosesNothing)
 		args[i] = {storm, i, (int)(rng() % 4)};
 		ASSERT_EQ(0, orca_spawn_on(rt, &hs[i], storm_task, &args[i]));
 	}
-	Watchdog wd(storm->progress, "cancellation storm");
+	Watchdog wd(storm->progress, "cancellation storm", (long)n);
 	// Abort in random order, some right away, some after a pause.
 	std::vector<size_t> order(n);
 	for (size_t i = 0; i < n; i++)
