@@ -180,7 +180,7 @@ TEST(Stress, MillionCrossThreadPingPongWakes)
 	auto holder = std::make_unique<PingPong>();
 	auto *p = holder.get();
 	p->rounds = orca_test::scaled(500000); // two wakes a round: 10^6 wakes
-	Watchdog wd(p->progress, "ping-pong");
+	Watchdog wd(p->progress, "ping-pong", p->rounds);
 	orca_task *a, *b;
 	ASSERT_EQ(0, orca_spawn_on(rt, &b, ponger, p));
 	ASSERT_EQ(0, orca_spawn_on(rt, &a, pinger, p));
@@ -202,7 +202,7 @@ TEST(Stress, PlainThreadPingPongWithATask)
 	auto holder = std::make_unique<PingPong>();
 	auto *p = holder.get();
 	p->rounds = orca_test::scaled(100000);
-	Watchdog wd(p->progress, "thread/task ping-pong");
+	Watchdog wd(p->progress, "thread/task ping-pong", p->rounds);
 	orca_task *b;
 	ASSERT_EQ(0, orca_spawn_on(rt, &b, ponger, p));
 	for (long i = 0; i < p->rounds; i++) {
