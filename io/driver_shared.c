@@ -10,6 +10,11 @@ enum { EMPTY = 0, PARKED = 1, NOTIFIED = 2 };
 
 /* ---- parking ------------------------------------------------------------------------ */
 
+/* The same EMPTY/PARKED/NOTIFIED steps as runtime/park.c, with an eventfd instead of
+ * a futex. The relacy model (tests/model/park_model.cc) compiles park.c, not this
+ * file: keep the two in step, or better, make this one call park.c's state machine
+ * (open work, noted on the reliability issue). */
+
 int orca__parking_init(orca__parking *p)
 {
 	atomic_init(&p->state, EMPTY);
