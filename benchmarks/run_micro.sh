@@ -148,26 +148,33 @@ peer_cell() { # present? value
 }
 
 table="$out_dir/micro.md"
+tsv="$out_dir/micro.tsv"
+: >"$tsv"
 {
   echo "| workload | Orca | threads | Tokio | Go | ratio Orca/Tokio |"
   echo "|---|---|---|---|---|---|"
-  row() { # label orca threads tokio go   (tokio/go: "" = not comparable, "-" = no such bench)
-    local label="$1" o="$2" t="$3" tk="$4" g="$5" tkc gc
-    if [[ "$tk" == "-" ]]; then tkc="–"; tk=""; else tkc="$(peer_cell "$tokio_bin" "$tk")"; fi
-    if [[ "$g" == "-" ]]; then gc="–"; else gc="$(peer_cell "$go_bin" "$g")"; fi
+  # row LABEL ORCA THREADS TOKIO GO [CHART_LABEL]
+  # (tokio/go: "" = not comparable, "-" = no such bench). Besides the markdown row,
+  # each row goes to micro.tsv for benchmarks/run.sh's report and chart (every micro
+  # figure is lower-is-better; rows with a CHART_LABEL are drawn on the chart).
+  row() {
+    local label="$1" o="$2" t="$3" tk="$4" g="$5" tkc gc tkv gv
+    if [[ "$tk" == "-" ]]; then tkc="–"; tk=""; tkv=""; else tkc="$(peer_cell "$tokio_bin" "$tk")"; tkv="$tk"; [[ -n "$tokio_bin" ]] || tkv=missing; fi
+    if [[ "$g" == "-" ]]; then gc="–"; gv=""; else gc="$(peer_cell "$go_bin" "$g")"; gv="$g"; [[ -n "$go_bin" ]] || gv=missing; fi
     echo "| $label | $(fmt "$o") | $(fmt "$t") | $tkc | $gc | $(ratio "$o" "$tk") |"
+    printf 'micro\t%s\t%s\tlower\t%s\t%s\t%s\t%s\n' "$label" "${6:-}" "$o" "$t" "$tkv" "$gv" >>"$tsv"
   }
   tk_sj="$(value tokio spawn_join)"; go_sj="$(value go spawn_join)"
   th_sj="$(value orca threads_spawn_join/n:10000/outstanding:1000)"
   row "spawn+join stackless, ns/task (1M spawned, then joined; 2 workers)" \
     "$(value orca orca_spawn_join_stackless/workers:2/n:1000000/outstanding:1000000)" \
-    "$th_sj" "$tk_sj" "$go_sj"
+    "$th_sj" "$tk_sj" "$go_sj" "spawn+join stackless"
   row "spawn+join stackful, ns/task (100k spawned, then joined; 2 workers)" \
     "$(value orca orca_spawn_join_stackful/workers:2/n:100000/outstanding:100000/stack_cache:0)" \
     "$th_sj" "$tk_sj" "$go_sj"
   row "spawn+join stackful, ns/task (1000 at a time; 2 workers)" \
     "$(value orca orca_spawn_join_stackful/workers:2/n:100000/outstanding:1000/stack_cache:0)" \
-    "$th_sj" "$tk_sj" "$go_sj"
+    "$th_sj" "$tk_sj" "$go_sj" "spawn+join stackful"
   row "spawn+join stackful, ns/task (1000 at a time, stack_cache=100000, warm; 2 workers)" \
     "$(value orca orca_spawn_join_stackful/workers:2/n:100000/outstanding:1000/stack_cache:100000)" \
     "$th_sj" "$tk_sj" "$go_sj"
@@ -181,16 +188,16 @@ table="$out_dir/micro.md"
     "$(value orca orca_yield_alone/workers:1/n:1000000)" "" - -
   row "task switch: 2 tasks yielding alternately, ns (1 worker; threads: futex hand-off on 1 CPU)" \
     "$(value orca orca_yield_many/workers:1/tasks:2/n:1000000)" \
-    "$(value orca threads_futex_switch/n:100000)" - -
+    "$(value orca threads_futex_switch/n:100000)" - - "task switch"
   row "yield_many: 100 tasks x 10k yields, ns/yield (2 workers)" \
     "$(value orca orca_yield_many/workers:2/tasks:100/n:10000)" "" \
-    "$(value tokio yield_many)" "$(value go yield_many)"
+    "$(value tokio yield_many)" "$(value go yield_many)" "yield many"
   row "raw context switch, runtime's asm, no scheduler, ns (floor)" \
     "$(value orca orca_raw_switch/n:10000000)" "" - -
   row "wake task->task, ping-pong RTT/2, ns (2 workers; threads: condvar; Tokio/Go: channel RTT/2)" \
     "$(value orca orca_task_pingpong/workers:2/n:200000)" \
     "$(value orca threads_condvar_pingpong/n:50000)" \
-    "$(scale "$(value tokio chan_pingpong)" 0.5)" "$(scale "$(value go chan_pingpong)" 0.5)"
+    "$(scale "$(value tokio chan_pingpong)" 0.5)" "$(scale "$(value go chan_pingpong)" 0.5)" "wake ping-pong"
   row "wake plain thread<->task, RTT/2, ns (2 workers; threads: condvar)" \
     "$(value orca orca_thread_task_pingpong/workers:2/n:50000)" \
     "$(value orca threads_condvar_pingpong/n:50000)" - -
@@ -198,14 +205,14 @@ table="$out_dir/micro.md"
   # are unbuffered), ns per round trip / per lock, not halved.
   row "channel ping-pong, ns/round trip (u64, cap 1, 1M; 2 workers)" \
     "$(value orca orca_chan_pingpong/workers:2/n:1000000/cap:1)" "" \
-    "$(value tokio chan_pingpong)" "$(value go chan_pingpong)"
+    "$(value tokio chan_pingpong)" "$(value go chan_pingpong)" "channel ping-pong"
   row "channel throughput, 1 producer -> 1 consumer, ns/msg (cap 128; 2 workers)" \
     "$(value orca orca_chan_throughput/workers:2/producers:1/n:1000000/cap:128)" "" - -
   row "channel throughput, 4 producers -> 1 consumer, ns/msg (cap 128; 2 workers)" \
     "$(value orca orca_chan_throughput/workers:2/producers:4/n:1000000/cap:128)" "" - -
   row "mutex, 4 tasks x 250k lock+inc+unlock, ns/lock (2 workers)" \
     "$(value orca orca_mutex_contention/workers:2/tasks:4/n:250000)" "" \
-    "$(value tokio mutex_contention)" "$(value go mutex_contention)"
+    "$(value tokio mutex_contention)" "$(value go mutex_contention)" "mutex contended"
   row "semaphore acquire+release, uncontended, ns/pair" \
     "$(value orca orca_semaphore_uncontended/workers:2/n:10000000)" "" - -
   tk_sl="$(scale "$(value tokio sleep_many_ns)" 1e-6)"; go_sl="$(scale "$(value go sleep_many_ns)" 1e-6)"
@@ -217,15 +224,15 @@ table="$out_dir/micro.md"
   row "100k concurrent 1 ms sleeps, stackful, stack_cache=100000, warm, wall ms (1 worker)" \
     "$(value orca orca_sleepers_stackful/workers:1/n:100000/stack_cache:100000)" "$th_sl" "$tk_sl" "$go_sl"
   row "100k concurrent 1 ms sleeps, stackless, wall ms (2 workers)" \
-    "$(value orca orca_sleepers_stackless/workers:2/n:100000)" "$th_sl" "$tk_sl" "$go_sl"
+    "$(value orca orca_sleepers_stackless/workers:2/n:100000)" "$th_sl" "$tk_sl" "$go_sl" "100k sleeps"
   tk_rss="$(value tokio rss_per_parked_task_bytes)"; go_rss="$(value go rss_per_parked_task_bytes)"
   th_rss="$(value orca threads_rss_parked/n:10000)"
   row "resident bytes per parked stackful task (10k; threads: 10k, 64 KiB stacks)" \
     "$(value orca orca_rss_stackful/workers:2/n:10000)" "$th_rss" "$tk_rss" "$go_rss"
   row "resident bytes per parked stackful task (100k)" \
-    "$(value orca orca_rss_stackful/workers:2/n:100000)" "$th_rss" "$tk_rss" "$go_rss"
+    "$(value orca orca_rss_stackful/workers:2/n:100000)" "$th_rss" "$tk_rss" "$go_rss" "RSS/task stackful"
   row "resident bytes per parked stackless task (100k)" \
-    "$(value orca orca_rss_stackless/workers:2/n:100000)" "$th_rss" "$tk_rss" "$go_rss"
+    "$(value orca orca_rss_stackless/workers:2/n:100000)" "$th_rss" "$tk_rss" "$go_rss" "RSS/task stackless"
   echo
   cross="$(value orca orca_task_pingpong/workers:2/n:200000:cross_pct)"
   echo "Task ping-pong: the two tasks ran on different worker threads in $(fmt "$cross" "?")% of round trips."

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Server benchmarks: Orca's http_server and echo_server side by side with the
-# peers (../shared/peers: Tokio, Go, thread-per-connection, hand-written epoll), in
-# one run, same machine, same load, alternating the servers round by round.
+# Server benchmarks: Orca's http_server and echo_server (on its io_uring backend,
+# and as "orca-epoll" on its epoll backend) side by side with this repo's
+# thread-per-connection servers (benchmarks/threads_*.c) and the peers
+# (../shared/peers: Tokio, Go, and their own thread and hand-written epoll servers
+# as "threads-peer" and "epoll"), in one run, same machine, same load, alternating
+# the servers round by round.
 #
 # For every server and workload it reports throughput and the server's CPU time
 # per request (user+system from /proc/PID/stat over the run, divided by requests):
@@ -12,10 +15,15 @@
 #   quick: 2 s per run, 1 round (about a minute)    full: 5 s per run, 3 rounds
 # Environment: PEERS_DIR (default <repo>/../shared/peers), WORKERS (default 2),
 #   SKIP_BUILD=1, EXAMPLES_DIR (where http_server/echo_server are; default
-#   build/release/examples), SERVERS="orca tokio go threads epoll", WORKLOADS="http64 http256
-#   echo64 echo256", SYSCALLS=1 (also count syscalls per request with strace -c).
-# Output: the table on stdout and in benchmarks/results/servers.md, raw lines in
-# benchmarks/results/servers_raw.txt. A missing peer is reported, not fatal.
+#   build/release/examples), BENCH_DIR (threads_* and echo_load; default
+#   build/release/benchmarks), SERVERS="orca orca-epoll threads tokio go",
+#   WORKLOADS="http64 http256 echo64 echo256", SYSCALLS=1 (also count syscalls per
+#   request with strace -c).
+# Load: wrk for HTTP; for echo this repo's echo_load (every byte checked), or the
+# peers' when it has not been built.
+# Output: the table on stdout and in benchmarks/results/servers.md (and as
+# servers.tsv for benchmarks/run.sh), raw lines in benchmarks/results/servers_raw.txt.
+# A missing peer is reported, not fatal.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,7 +36,7 @@ full) secs=5 rounds=3 ;;
 esac
 PEERS_DIR="${PEERS_DIR:-$root/../shared/peers}"
 WORKERS="${WORKERS:-2}"
-SERVERS="${SERVERS:-orca tokio go threads epoll}"
+SERVERS="${SERVERS:-orca orca-epoll threads tokio go}"
 WORKLOADS="${WORKLOADS:-http64 http256 echo64 echo256}"
 out="$here/results"
 mkdir -p "$out"
@@ -37,23 +45,28 @@ raw="$out/servers_raw.txt"
 log() { printf '[run_servers %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-	log "building http_server and echo_server (release preset)"
+	log "building the servers and the load generator (release preset)"
 	(cd "$root" && cmake --preset release >/dev/null &&
-		cmake --build build/release --target http_server echo_server | tail -3) || { log "build failed"; exit 1; }
+		cmake --build build/release --target http_server echo_server threads_http threads_echo echo_load | tail -3) ||
+		{ log "build failed"; exit 1; }
 fi
 ex="${EXAMPLES_DIR:-$root/build/release/examples}"
-load="$PEERS_DIR/load/echo_load"
+bench_dir="${BENCH_DIR:-$root/build/release/benchmarks}"
+load="$bench_dir/echo_load"
+[[ -x "$load" ]] || load="$PEERS_DIR/load/echo_load"
 command -v wrk >/dev/null || { log "wrk missing: apt-get install wrk"; exit 1; }
-[[ -x "$load" ]] || { log "echo load generator missing: $load (build: $PEERS_DIR/build.sh)"; exit 1; }
+[[ -x "$load" ]] || { log "echo load generator missing: $load"; exit 1; }
 
 # server_cmd SERVER KIND PORT -> the command line, or nothing if the binary is missing
 server_cmd() {
 	local s=$1 kind=$2 port=$3 bin=""
 	case "$s" in
 	orca) bin="$ex/${kind}_server"; [[ -x $bin ]] && echo "$bin $port $WORKERS" ;;
+	orca-epoll) bin="$ex/${kind}_server"; [[ -x $bin ]] && echo "env ORCA_BACKEND=epoll $bin $port $WORKERS" ;;
+	threads) bin="$bench_dir/threads_$kind"; [[ -x $bin ]] && echo "$bin $port" ;;
 	tokio) bin="$PEERS_DIR/tokio/target/release/tokio_$kind"; [[ -x $bin ]] && echo "$bin $port $WORKERS" ;;
 	go) bin="$PEERS_DIR/go/bin/go_$kind"; [[ -x $bin ]] && echo "$bin $port $WORKERS" ;;
-	threads) bin="$PEERS_DIR/threads/threads_$kind"; [[ -x $bin ]] && echo "$bin $port" ;;
+	threads-peer) bin="$PEERS_DIR/threads/threads_$kind"; [[ -x $bin ]] && echo "$bin $port" ;;
 	epoll) bin="$PEERS_DIR/threads/epoll_$kind"; [[ -x $bin ]] && echo "$bin $port $WORKERS" ;;
 	esac
 	return 0
@@ -186,3 +199,29 @@ avg() { awk -v s="$1" -v c="$2" -v f="$3" 'BEGIN { printf f, s / c }'; }
 		fi
 	done
 } | tee "$out/servers.md"
+
+# The same figures for benchmarks/run.sh's report and chart, two rows per workload
+# (throughput: higher is better; server CPU per request: lower is better), columns
+# orca threads tokio go orca-epoll ("missing" where that server was not there).
+tsv_cell() { # SERVER WORKLOAD SUMS
+	local -n sums=$3
+	[[ " $SERVERS " == *" $1 "* ]] || { echo; return; } # not asked for: no cell
+	local c=${count[$1,$2]:-missing}
+	if [[ $c =~ ^[0-9]+$ && $c -gt 0 ]]; then avg "${sums[$1,$2]}" "$c" '%.2f'; else echo missing; fi
+}
+for w in $WORKLOADS; do
+	case "$w" in
+	http*) label="HTTP, ${w#http} connections" short="HTTP c${w#http}" unit="req/s" ;;
+	echo*) label="echo 64 B, ${w#echo} connections" short="echo c${w#echo}" unit="round trips/s" ;;
+	esac
+	for metric in rate cpu; do
+		if [[ $metric == rate ]]; then
+			line="servers\t$label, $unit\t$short\thigher"
+			for s in orca threads tokio go orca-epoll; do line+="\t$(tsv_cell "$s" "$w" rate_sum)"; done
+		else
+			line="servers\t$label, server CPU us/request\t$short CPU\tlower"
+			for s in orca threads tokio go orca-epoll; do line+="\t$(tsv_cell "$s" "$w" cpu_sum)"; done
+		fi
+		printf "$line\n"
+	done
+done >"$out/servers.tsv"

@@ -2,6 +2,8 @@
 # Orca's two Quick start commands (see README.md), usable on a fresh Debian 12
 # machine as root, and idempotent:
 #   scripts/quickstart.sh demo   install what is missing, build, run the demo
+#                                (the seed examples, then the benchmark suite's
+#                                quick mode, ending with its table)
 #   scripts/quickstart.sh test   install what is missing, build, run every test:
 #                                release (unit, examples, models), then the tsan
 #                                and asan (ASan+UBSan) presets
@@ -46,6 +48,9 @@ build() {
 if [[ $mode == demo ]]; then
 	build release
 	examples/run_demo.sh build/release/examples
+	# The benchmark suite's quick mode: Orca against plain threads (and Tokio and Go
+	# when ../shared/peers is built); ends with the table.
+	SKIP_BUILD=1 benchmarks/run.sh quick
 	exit 0
 fi
 
