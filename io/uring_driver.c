@@ -39,6 +39,7 @@ typedef struct uring_driver {
 	struct io_uring ring;
 	unsigned setup_flags;
 	bool defer_taskrun;
+	bool recv_poll_first; /* the kernel takes IORING_RECVSEND_POLL_FIRST (5.19+) */
 	uint64_t eventfd_buf;
 	bool eventfd_armed;
 	unsigned queued;   /* SQEs prepared, not yet submitted */
@@ -73,6 +74,9 @@ static int setup_ring(uring_driver *d)
 		if (err == 0) {
 			d->setup_flags = attempts[i];
 			d->defer_taskrun = attempts[i] & IORING_SETUP_DEFER_TASKRUN;
+			/* SINGLE_ISSUER came in 6.0, after POLL_FIRST (5.19): a kernel that
+			 * took it takes the flag too. */
+			d->recv_poll_first = attempts[i] & IORING_SETUP_SINGLE_ISSUER;
 			return 0;
 		}
 		if (err != -EINVAL)
@@ -167,7 +171,7 @@ static struct io_uring_sqe *get_sqe(uring_driver *d)
 	return io_uring_get_sqe(&d->ring);
 }
 
-static void prep(struct io_uring_sqe *sqe, orca__op *op)
+static void prep(uring_driver *d, struct io_uring_sqe *sqe, orca__op *op)
 {
 	switch ((enum orca__op_kind)op->kind) {
 	case ORCA_OP_READ:
@@ -184,6 +188,12 @@ static void prep(struct io_uring_sqe *sqe, orca__op *op)
 		break;
 	case ORCA_OP_RECV:
 		io_uring_prep_recv(sqe, op->fd, op->addr, op->len, (int)op->flags);
+		/* A server's recv usually comes right after its reply went out, before
+		 * the peer's next request: the kernel's first, non-blocking attempt
+		 * would fail and arm a poll anyway. POLL_FIRST arms the poll at once
+		 * (data already there still completes at once: arming checks it). */
+		if (d->recv_poll_first)
+			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		break;
 	case ORCA_OP_SEND:
 		io_uring_prep_send(sqe, op->fd, op->addr, op->len, (int)op->flags);
@@ -231,7 +241,7 @@ static int uring_submit(orca__driver *base, orca__op *op)
 	struct io_uring_sqe *sqe = get_sqe(d);
 	if (!sqe)
 		return -EBUSY;
-	prep(sqe, op);
+	prep(d, sqe, op);
 	io_uring_sqe_set_data(sqe, op);
 	op->driver = base;
 	d->queued++;
