@@ -113,8 +113,7 @@ static int runtime_start(orca_runtime **out, orca_config c, unsigned n, int back
 	rt->observer.threshold_ns = c.detect_blocking ? c.blocking_threshold_ns : 0;
 	pthread_mutex_init(&rt->observer.lock, NULL);
 	rt->stack_size = c.stack_size ? c.stack_size : ORCA_DEFAULT_STACK;
-	size_t header = (sizeof(orca__stackful_task) + 63) & ~(size_t)63;
-	rt->stack_map_size = orca__stack_map_size(rt->stack_size, header);
+	rt->stack_map_size = orca__stack_map_size(rt->stack_size);
 	rt->stack_cache = c.stack_cache ? c.stack_cache : ORCA_DEFAULT_STACK_CACHE;
 	orca__stack_depot_init(&rt->stack_depot, ORCA_STACK_DEPOT_PER_WORKER * n);
 	orca__inject_init(&rt->inject);

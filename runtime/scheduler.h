@@ -62,7 +62,7 @@ typedef struct orca__stackful_task {
 	orca__ctx ctx;
 	orca_task_fn fn;
 	void *arg;
-	void *map; /* the stack mapping this task lives in */
+	void *map; /* its stack mapping (guard page first); NULL once it finished */
 	size_t map_size;
 	char name_buf[ORCA_TASK_NAME_MAX]; /* a copied name (orca_spawn_named) */
 } orca__stackful_task;

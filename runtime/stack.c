@@ -19,10 +19,10 @@ size_t orca__page_size(void)
 	return page;
 }
 
-size_t orca__stack_map_size(size_t stack_size, size_t header_size)
+size_t orca__stack_map_size(size_t stack_size)
 {
 	size_t page = orca__page_size();
-	size_t body = (stack_size + header_size + page - 1) & ~(page - 1);
+	size_t body = (stack_size + page - 1) & ~(page - 1);
 	return page + body;
 }
 

@@ -31,9 +31,8 @@ typedef struct orca__stack_pool {
 	orca__stack_depot *depot; /* may be NULL */
 } orca__stack_pool;
 
-/* The mapping size for a stack of stack_size usable bytes plus a header of
- * header_size bytes, guard page included. */
-size_t orca__stack_map_size(size_t stack_size, size_t header_size);
+/* The mapping size for a stack of stack_size usable bytes, guard page included. */
+size_t orca__stack_map_size(size_t stack_size);
 
 /* Maps a new stack; NULL on failure. */
 void *orca__stack_map(size_t map_size);

@@ -31,6 +31,9 @@ typedef intptr_t (*orca_task_fn)(void *arg);
  * If handle is non-NULL it receives the join handle; if NULL the task is detached.
  * fn always starts, even if the task is aborted before it first runs: it then sees
  * -ECANCELED from its first await, so it always gets the chance to release arg.
+ * (Its stack is mapped when it first runs; the one case where fn does not start is
+ * when no memory can be had for it then: join gives -ENOMEM as its result, and a line
+ * naming the task goes to stderr.)
  * Errors: -EINVAL (fn NULL), -EPERM when called from outside a runtime (use
  * orca_spawn_on), -ESHUTDOWN when the runtime is shutting down, -ENOMEM.
  * Does not suspend. */
