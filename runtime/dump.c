@@ -139,9 +139,7 @@ static void print_task(FILE *out, const task_snap *s, int64_t now)
 	else if ((s->state & ORCA_ST_RUNNING) && s->worker >= 0)
 		fprintf(out, "running on worker %d, ready for %s", s->worker,
 			fmt_dur(d1, sizeof(d1), now - s->since));
-	else if (s->state & ORCA_ST_RUNNING)
-		fprintf(out, "running, ready for %s", fmt_dur(d1, sizeof(d1), now - s->since));
-	else if (s->state & ORCA_ST_NOTIFIED)
+	else if (s->state & (ORCA_ST_RUNNING | ORCA_ST_NOTIFIED)) /* RUNNING: yielded */
 		fprintf(out, "runnable for %s", fmt_dur(d1, sizeof(d1), now - s->since));
 	else {
 		print_wait(out, s, now);
@@ -191,10 +189,10 @@ int orca_runtime_dump(orca_runtime *rt, FILE *out)
 	int64_t now = orca_now();
 	size_t nrun = 0, nready = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (snaps[i].state & ORCA_ST_RUNNING)
+		if ((snaps[i].state & ORCA_ST_RUNNING) && snaps[i].worker >= 0)
 			nrun++;
-		else if (snaps[i].state & ORCA_ST_NOTIFIED)
-			nready++;
+		else if (snaps[i].state & (ORCA_ST_RUNNING | ORCA_ST_NOTIFIED))
+			nready++; /* RUNNING off a worker: it yielded */
 	}
 	char up[32];
 	fprintf(out,

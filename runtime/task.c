@@ -533,7 +533,7 @@ static void task_after_run(orca__worker *w, orca__task *t, enum orca__exit reaso
 		task_complete(t);
 		break;
 	case ORCA_EXIT_YIELD:
-		orca__st_transition_to_yielded(&t->state);
+		/* It stays RUNNING in the queue (task_state.h, transition_to_running). */
 		if (!orca__rq_push_back_owner(&w->rq, &t->qnode, &w->rt->inject))
 			orca__panic("task: run queue overflow refused while the runtime runs");
 		break;
