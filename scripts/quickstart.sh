@@ -55,7 +55,7 @@ if [[ $mode == demo ]]; then
 fi
 
 status=0
-for preset in release tsan asan; do
+for preset in release tsan asan fuzz; do
 	echo "== $preset: build"
 	build "$preset"
 	echo "== $preset: test"

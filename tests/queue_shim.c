@@ -17,6 +17,14 @@ shim_rq *shim_rq_new(void)
 	orca__rq_init(q);
 	return (shim_rq *)q;
 }
+shim_rq *shim_rq_new_at(uint32_t start)
+{
+	orca__run_queue *q = (orca__run_queue *)shim_rq_new();
+	/* head packs steal << 32 | real (run_queue.h); both start at `start`. */
+	atomic_store(&q->head, (uint64_t)start << 32 | start);
+	atomic_store(&q->tail, start);
+	return (shim_rq *)q;
+}
 void shim_rq_free(shim_rq *q)
 {
 	free(q);
@@ -28,6 +36,10 @@ bool shim_rq_push(shim_rq *q, shim_item *it, shim_inject *overflow)
 shim_item *shim_rq_pop(shim_rq *q)
 {
 	return (shim_item *)orca__rq_pop_owner((orca__run_queue *)q);
+}
+shim_item *shim_rq_push_chain(shim_rq *q, shim_item *chain)
+{
+	return (shim_item *)orca__rq_push_chain_owner((orca__run_queue *)q, (orca__qnode *)chain);
 }
 shim_item *shim_rq_steal(shim_rq *src, shim_rq *dst)
 {
@@ -55,6 +67,10 @@ bool shim_inject_push(shim_inject *q, shim_item *it)
 shim_item *shim_inject_pop(shim_inject *q)
 {
 	return (shim_item *)orca__inject_pop((orca__inject *)q);
+}
+shim_item *shim_inject_pop_n(shim_inject *q, size_t max, size_t *count)
+{
+	return (shim_item *)orca__inject_pop_n((orca__inject *)q, max, count);
 }
 bool shim_inject_is_empty(shim_inject *q)
 {
