@@ -2,8 +2,10 @@
 // items are plain nodes. The testing build shrinks the queue to 16 slots, so
 // overflow and index wrap-around happen constantly.
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <thread>
@@ -86,6 +88,7 @@ void owner_vs_thieves(int thieves, uint32_t total)
 {
 	unsigned seed = (unsigned)std::random_device{}();
 	SCOPED_TRACE("seed " + std::to_string(seed));
+	fprintf(stderr, "run queue stress: seed %u\n", seed);
 	Queues owner;
 	std::vector<Item> items(total);
 	std::vector<std::atomic<uint8_t>> seen(total);
@@ -155,6 +158,35 @@ TEST(RunQueue, OneOwnerTwoThievesEachItemOnce)
 TEST(RunQueue, OneOwnerThreeThievesEachItemOnce)
 {
 	owner_vs_thieves(3, kStressItems);
+}
+
+// The same with every thread on one CPU: the owner and the thieves then only
+// interleave where the scheduler preempts one in the middle of an operation, which
+// is the interleaving a multi-core run rarely shows (a thread stopped between
+// reading and publishing an index for a whole time slice).
+TEST(RunQueue, OneOwnerThreeThievesEachItemOncePinnedToOneCpu)
+{
+	cpu_set_t before;
+	ASSERT_EQ(0, sched_getaffinity(0, sizeof(before), &before));
+	int cpu = -1;
+	for (int c = 0; c < CPU_SETSIZE && cpu < 0; c++)
+		if (CPU_ISSET(c, &before))
+			cpu = c;
+	ASSERT_GE(cpu, 0);
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one)); // the thieves inherit it
+	// Preemption points come with the scheduler's ticks: rounds for 2 s, so that a
+	// few hundred of them land inside queue operations.
+	auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+	int rounds = 0;
+	do {
+		owner_vs_thieves(3, kStressItems);
+		rounds++;
+	} while (!HasFailure() && std::chrono::steady_clock::now() < end);
+	fprintf(stderr, "pinned: %d rounds of %u items\n", rounds, kStressItems);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(before), &before));
 }
 
 TEST(InjectQueue, CloseReturnsWhatIsLeftAndRefusesMore)
