@@ -6,7 +6,8 @@
 #                                quick mode, ending with its table)
 #   scripts/quickstart.sh test   install what is missing, build, run every test:
 #                                release (unit, examples, models), then the tsan
-#                                and asan (ASan+UBSan) presets
+#                                and asan (ASan+UBSan) presets, then the fuzzers
+#                                (fuzz preset: clang + libFuzzer, a short run each)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
