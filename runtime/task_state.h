@@ -17,7 +17,7 @@
  * A task in a run queue is NOTIFIED, or RUNNING if it yielded (transition_to_running).
  *
  * Model: tests/model/task_state_model.cc checks these transitions under relacy
- * (wake racing with run, complete, abort and join).
+ * (wake racing with run, complete, abort and join; a yielded task queued RUNNING).
  */
 #ifndef ORCA_RUNTIME_TASK_STATE_H
 #define ORCA_RUNTIME_TASK_STATE_H

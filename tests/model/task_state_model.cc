@@ -5,7 +5,8 @@
  * is the real inject queue (runtime/inject_queue.c), as for a wake from outside the
  * runtime; a counting semaphore stands for the worker's park.
  *
- * The task is a stackless task. Its future's first poll hands a clone of the task's
+ * The task is a stackless task (yield_* scenarios: one whose first poll ends in a
+ * yield, as orca_yield does for a stackful one). Its future's first poll hands a clone of the task's
  * waker to a source (another thread) and returns PENDING; the source writes a message
  * (a plain variable) and wakes the task; the next poll reads the message and is READY.
  * Only that wake can cause a second poll, so the message checks the runtime's promise
@@ -20,6 +21,10 @@
  *   abort_vs_join         abort races with the task's runs and with a joiner;
  *   drop_vs_complete      the handle is dropped right after setting a join waker, while
  *                         the task completes;
+ *   yield_vs_wake         the task's first poll hands its waker over and yields (it
+ *                         is queued again still RUNNING, task.c's ORCA_EXIT_YIELD),
+ *                         while its source wakes it; two workers; ready once fired;
+ *   yield_vs_abort        the same yield while abort races with its runs and a joiner;
  *   join_replace_vs_complete (not in the default run: it fails, see below) the joiner
  *                         polls the handle again with another waker (join waker
  *                         replaced) while the task completes.
@@ -65,6 +70,7 @@ struct model_task {
 enum future_kind {
 	READY_AFTER_WAKE,        /* registers one source, ready on the next poll */
 	READY_WHEN_BOTH_FIRED,   /* registers two sources, ready when both fired */
+	READY_WHEN_ONE_FIRED,    /* registers one source, ready once it fired (own sync) */
 	PENDING_UNTIL_CANCELLED, /* registers nothing, ends only by abort */
 };
 
@@ -78,6 +84,8 @@ struct world {
 	sem_t joiner_wake;      /* the joiner's waker */
 	sem_t registered;       /* the first poll handed a waker to the source(s) */
 	unsigned nworkers = 1;
+	bool yield_first = false; /* the first poll ends in a yield */
+	bool yielding = false;    /* set by that poll for orca__task_run */
 	rl::var<int> message;   /* what the source wrote before waking */
 	rl::atomic<int> fired;  /* two_wakers: how many sources fired (their own sync) */
 	int join_waker_clones = 0;
@@ -204,6 +212,8 @@ struct world {
 	bool future_poll(model_task *x)
 	{
 		int n = x->polls($) + 1;
+		if (n == 1 && yield_first)
+			yielding = true;
 		if (kind == PENDING_UNTIL_CANCELLED) {
 			x->polls($) = n;
 			return false;
@@ -228,7 +238,7 @@ struct world {
 		 * nothing; an acquire load here could still read the count from before that
 		 * wake, and the task would wait for a wake that already happened. A future
 		 * must synchronize with its wakers itself (Tokio's AtomicWaker does the same). */
-		return fired.fetch_add(0, rl::mo_acq_rel, $) == 2;
+		return fired.fetch_add(0, rl::mo_acq_rel, $) == (kind == READY_WHEN_BOTH_FIRED ? 2 : 1);
 	}
 
 	bool stackless_poll(model_task *x)
@@ -251,10 +261,18 @@ struct world {
 		runs++;
 		orca__st_transition_to_running(&x->state);
 		bool done = stackless_poll(x);
+		if (!done && yielding) {
+			/* ORCA_EXIT_YIELD: back to the queue, still RUNNING (no transition). */
+			yielding = false;
+			if (!orca__inject_push(&inject, &x->qnode))
+				orca__panic("task: run queue overflow refused while the runtime runs");
+			sem_post(&work);
+			return;
+		}
 		task_after_run(x, done);
 	}
 
-	/* ORCA_EXIT_DONE or ORCA_EXIT_PENDING (a stackless task does not yield). */
+	/* ORCA_EXIT_DONE or ORCA_EXIT_PENDING. */
 	void task_after_run(model_task *x, bool done)
 	{
 		if (done) {
@@ -506,6 +524,55 @@ struct abort_vs_join : rl::test_suite<abort_vs_join, 3> {
 	}
 };
 
+/* The first poll yields (queued again still RUNNING) while the source wakes the task:
+ * two workers, one source. */
+struct yield_vs_wake : rl::test_suite<yield_vs_wake, 3> {
+	world w;
+	void before()
+	{
+		w.yield_first = true;
+		w.start(false, READY_WHEN_ONE_FIRED, 2);
+	}
+	void thread(unsigned index)
+	{
+		if (index < 2)
+			w.worker_main();
+		else
+			w.source_fire_by_ref();
+	}
+	void after()
+	{
+		w.finish();
+	}
+};
+
+/* The first poll yields while abort races with the task's runs and a joiner. */
+struct yield_vs_abort : rl::test_suite<yield_vs_abort, 3> {
+	world w;
+	int status = 1, value = 0;
+	void before()
+	{
+		w.yield_first = true;
+		w.start(true, PENDING_UNTIL_CANCELLED, 1);
+	}
+	void thread(unsigned index)
+	{
+		if (index == 0) {
+			w.worker_main();
+		} else if (index == 1) {
+			w.orca_abort(&w.t);
+		} else {
+			w.join(&w.t, false, &status, &value);
+			RL_ASSERT(status == -ECANCELED && value == -ECANCELED);
+			w.orca_detach(&w.t);
+		}
+	}
+	void after()
+	{
+		w.finish();
+	}
+};
+
 /* The handle is dropped right after its first poll set a join waker, while the task
  * is woken and completes: exactly one side drops the waker in the slot. */
 struct drop_vs_complete : rl::test_suite<drop_vs_complete, 3> {
@@ -545,6 +612,8 @@ int main(int argc, char **argv)
 			orca_model::make_scenario<join_vs_complete>("join_vs_complete", 0, 500000),
 			orca_model::make_scenario<abort_vs_join>("abort_vs_join", 0, 500000),
 			orca_model::make_scenario<drop_vs_complete>("drop_vs_complete", 0, 500000),
+			orca_model::make_scenario<yield_vs_wake>("yield_vs_wake", 0, 500000),
+			orca_model::make_scenario<yield_vs_abort>("yield_vs_abort", 0, 500000),
 		},
 		{
 			/* The known bug above: run on its own (--scenario). */
