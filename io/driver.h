@@ -6,8 +6,8 @@
  * before its workers start (ORCA_BACKEND, then a probe of io_uring_setup), so every
  * worker of a runtime uses the same backend.
  *
- * Parking protocol (the parker's, park.h, with the backend's wait in place of the
- * futex): park_state is EMPTY, PARKED or NOTIFIED.
+ * Parking protocol: runtime/park.h's state machine (park.c, called through
+ * driver_shared.h), with the backend's wait as the sleep: EMPTY, PARKED or NOTIFIED.
  *  1. unpark (any thread): swap in NOTIFIED; if the old state was PARKED, write
  *     the driver's eventfd (io_uring: the ring has a read of it armed while parked;
  *     epoll: it is in the epoll set), which ends the wait.
@@ -16,7 +16,8 @@
  *     deadline in one system call that also submits what is queued; then swap back
  *     to EMPTY and handle what arrived.
  *
- * Model: tests/model/park.pml (spin) covers the state machine. */
+ * Model: tests/model/park_model.cc (relacy) compiles park.c and transcribes the
+ * eventfd wait and wake-up (driver_shared.c); tests/model/park.pml (spin). */
 #ifndef ORCA_IO_DRIVER_H
 #define ORCA_IO_DRIVER_H
 

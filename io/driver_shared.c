@@ -6,18 +6,15 @@
 
 #include "driver_shared.h"
 
-enum { EMPTY = 0, PARKED = 1, NOTIFIED = 2 };
-
 /* ---- parking ------------------------------------------------------------------------ */
 
-/* The same EMPTY/PARKED/NOTIFIED steps as runtime/park.c, with an eventfd instead of
- * a futex. The relacy model (tests/model/park_model.cc) compiles park.c, not this
- * file: keep the two in step, or better, make this one call park.c's state machine
- * (open work, noted on the reliability issue). */
+/* The state machine is runtime/park.c's (the file the relacy model compiles); here
+ * is only the eventfd, which the model transcribes (tests/model/park_model.cc,
+ * model_eventfd): keep the two in step. */
 
 int orca__parking_init(orca__parking *p)
 {
-	atomic_init(&p->state, EMPTY);
+	orca__parker_init(&p->parker);
 	p->eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	return p->eventfd < 0 ? -errno : 0;
 }
@@ -29,34 +26,8 @@ void orca__parking_destroy(orca__parking *p)
 	p->eventfd = -1;
 }
 
-bool orca__parking_begin(orca__parking *p)
+void orca__parking_wake(orca__parking *p)
 {
-	uint32_t expected = NOTIFIED;
-	/* Acquire: what the unparker published before its unpark. */
-	if (atomic_compare_exchange_strong_explicit(&p->state, &expected, EMPTY,
-						    memory_order_acquire, memory_order_relaxed))
-		return false;
-	expected = EMPTY;
-	if (atomic_compare_exchange_strong_explicit(&p->state, &expected, PARKED,
-						    memory_order_acq_rel, memory_order_acquire))
-		return true;
-	/* An unpark landed between the two CASes: consume it with a swap, not a store,
-	 * as a second one may have landed since (runtime/park.c has the same step;
-	 * tests/model/park_model.cc). */
-	atomic_exchange_explicit(&p->state, EMPTY, memory_order_acquire);
-	return false;
-}
-
-void orca__parking_done(orca__parking *p)
-{
-	atomic_exchange_explicit(&p->state, EMPTY, memory_order_acquire);
-}
-
-void orca__parking_unpark(orca__parking *p)
-{
-	/* Release: work published before the unpark is seen by the woken worker. */
-	if (atomic_exchange_explicit(&p->state, NOTIFIED, memory_order_release) != PARKED)
-		return;
 	uint64_t one = 1;
 	if (write(p->eventfd, &one, sizeof(one)) < 0 && errno == EAGAIN) {
 		/* The counter is full (the epoll backend never reads it): reset it, then

@@ -1,7 +1,7 @@
-/* What both backends (io/uring_driver.c, io/epoll_driver.c) share: the parking
- * state word and its eventfd (driver.h's protocol), the cancel list that carries
- * cancels from other workers to the owning worker (op.h's rule), the completion
- * hand-off to the waiting task, and the counters. */
+/* What both backends (io/uring_driver.c, io/epoll_driver.c) share: parking (the
+ * state machine of runtime/park.h and an eventfd: driver.h's protocol), the cancel
+ * list that carries cancels from other workers to the owning worker (op.h's rule),
+ * the completion hand-off to the waiting task, and the counters. */
 #ifndef ORCA_IO_DRIVER_SHARED_H
 #define ORCA_IO_DRIVER_SHARED_H
 
@@ -12,11 +12,14 @@
 
 #include "driver.h"
 #include "op.h"
+#include "park.h"
 
 /* ---- parking ------------------------------------------------------------------------ */
 
+/* A driver's parking: runtime/park.h's state machine, with the driver's wait as the
+ * sleep and an eventfd as the wake-up (driver.h's protocol). */
 typedef struct orca__parking {
-	_Alignas(64) _Atomic uint32_t state; /* EMPTY, PARKED or NOTIFIED */
+	_Alignas(64) orca__parker parker; /* park.h's state word */
 	int eventfd; /* non-blocking; written by unpark while PARKED, watched by the wait */
 } orca__parking;
 
@@ -25,10 +28,22 @@ int orca__parking_init(orca__parking *p);
 void orca__parking_destroy(orca__parking *p);
 /* Owner, step 2 of driver.h: true if the state is now PARKED (wait, then call
  * orca__parking_done); false if a pending unpark was consumed instead (just poll). */
-bool orca__parking_begin(orca__parking *p);
-void orca__parking_done(orca__parking *p);
-/* Any thread, step 1 of driver.h. */
-void orca__parking_unpark(orca__parking *p);
+static inline bool orca__parking_begin(orca__parking *p)
+{
+	return orca__parker_begin(&p->parker);
+}
+static inline void orca__parking_done(orca__parking *p)
+{
+	orca__parker_done(&p->parker);
+}
+/* Ends the owner's wait: writes the eventfd. */
+void orca__parking_wake(orca__parking *p);
+/* Any thread, step 1 of driver.h: no system call unless the owner is parked. */
+static inline void orca__parking_unpark(orca__parking *p)
+{
+	if (orca__parker_unpark(&p->parker))
+		orca__parking_wake(p);
+}
 
 /* ---- cancels from other workers ---------------------------------------------------- */
 

@@ -148,7 +148,6 @@ static int runtime_start(orca_runtime **out, orca_config c, unsigned n, int back
 		w->index = i;
 		w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
 		w->maintenance_in = 61;
-		orca__parker_init(&w->parker);
 		orca__timer_heap_init(&w->timers);
 		atomic_init(&w->park_deadline, ORCA_NOT_PARKED);
 		rt->workers[i] = w;

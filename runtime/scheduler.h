@@ -16,7 +16,6 @@
 #include "idle.h"
 #include "inject_queue.h"
 #include "observe.h"
-#include "park.h"
 #include "queue_node.h"
 #include "run_queue.h"
 #include "stack.h"
@@ -96,7 +95,6 @@ typedef struct orca__worker {
 	uint32_t maintenance_in;     /* ticks until the next maintenance tick */
 	struct orca__task *handoff;  /* a stackless task popped by next_direct */
 	uint64_t rng;
-	orca__parker parker;           /* parks here when there is no I/O driver */
 	struct orca__driver *driver;   /* io/driver.h, of the runtime's backend */
 	int driver_err;                /* why driver is NULL (the runtime then fails) */
 	orca__timer_heap timers;
@@ -256,7 +254,8 @@ void orca__notify_parked(orca_runtime *rt);
 int orca__overflow_guard_install_thread(orca__worker *w);
 void orca__overflow_guard_remove_thread(orca__worker *w);
 
-/* Blocks the calling plain thread until future f is ready (a parker-backed waker). */
+/* Blocks the calling plain thread until future f is ready (thread_waker.c: a
+ * futex-backed waker). */
 intptr_t orca__block_on_future(orca_future *f);
 
 #endif

@@ -77,10 +77,9 @@ orca__driver *orca__driver_current(void)
 
 void orca__worker_unpark(orca__worker *w)
 {
+	/* No driver: the runtime is failing to start and the worker never parks. */
 	if (w->driver)
 		orca__driver_unpark(w->driver);
-	else
-		orca__parker_unpark(&w->parker);
 }
 
 void orca__notify_parked(orca_runtime *rt)
@@ -347,10 +346,7 @@ static void park(orca__worker *w)
 				      memory_order_seq_cst);
 		busy_end(w);
 		orca__stat_add(&w->stats.parks, 1);
-		if (w->driver)
-			orca__driver_park(w->driver, deadline);
-		else
-			orca__parker_park(&w->parker, deadline);
+		orca__driver_park(w->driver, deadline);
 		busy_begin(w);
 		atomic_store_explicit(&w->park_deadline, ORCA_NOT_PARKED, memory_order_relaxed);
 		fire_all_timers(w);
@@ -388,7 +384,9 @@ void *orca__worker_main(void *arg)
 	rt->workers_ready++;
 	pthread_cond_broadcast(&rt->shutdown_cond);
 	pthread_mutex_unlock(&rt->shutdown_lock);
-	while (!atomic_load_explicit(&rt->stop, memory_order_acquire)) {
+	/* Without a driver (driver_err) the runtime fails to start and stops us: there
+	 * is nowhere to park, so do not run the loop. */
+	while (w->driver && !atomic_load_explicit(&rt->stop, memory_order_acquire)) {
 		orca__task *t = w->handoff;
 		w->handoff = NULL;
 		if (!t)

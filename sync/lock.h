@@ -12,6 +12,8 @@
  * Plain C11 atomics with acquire/release on the word itself, so TSan sees every
  * hand-over (concurrencykit's spinlocks use volatile asm TSan cannot model).
  * Any thread; never suspends.
+ *
+ * Model: tests/model/sem_model.cc (relacy) compiles lock.c, under the semaphore.
  */
 #ifndef ORCA_SYNC_LOCK_H
 #define ORCA_SYNC_LOCK_H

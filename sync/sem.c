@@ -1,5 +1,6 @@
 /* The batch semaphore under Mutex, RwLock, Semaphore and OnceCell; the protocol is
- * described in sem.h. */
+ * described in sem.h. The relacy model tests/model/sem_model.cc compiles this file
+ * as it is (sem.h says what it checks): `ctest -L model` after a change here. */
 #include <errno.h>
 
 #include "observe.h"
@@ -49,8 +50,11 @@ static void settle_locked(orca__sem *s, uint64_t add)
 	orca__wake_batch b;
 	b.n = 0;
 	for (;;) {
-		/* QUEUED is set: only lock holders change the word now. */
-		uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+		/* QUEUED is set: only lock holders change the word now. Acquire: permits
+		 * released through the fast path (a release CAS) before QUEUED was set are
+		 * in the word, and the waiters served below must see what their releasers
+		 * did (tests/model/sem_model.cc found this load relaxed: a data race). */
+		uint64_t st = atomic_load_explicit(&s->state, memory_order_acquire);
 		if (st & ORCA__SEM_CLOSED) {
 			/* Closed meanwhile: every waiter gets CLOSED from orca__sem_close. */
 			atomic_fetch_add_explicit(&s->state, add << ORCA__SEM_SHIFT,

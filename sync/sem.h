@@ -19,6 +19,10 @@
  *    may now fit, so it serves again.
  *  - close: sets CLOSED, wakes every waiter with CLOSED (-EPIPE); acquires fail from
  *    then on. Permits already granted stay valid; release still works.
+ *
+ * Model: tests/model/sem_model.cc (relacy) compiles sem.c, lock.c and waitq.h as
+ * they are: acquires (fast, queued, served in batches, dropped while granted),
+ * releases and close racing, with the tasks' wakers.
  */
 #ifndef ORCA_SYNC_SEM_H
 #define ORCA_SYNC_SEM_H

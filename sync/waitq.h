@@ -20,6 +20,8 @@
  * lock is released. From that store on the node belongs to its future again (its
  * task may already be running and may free the frame), which is why the waker is
  * moved out first.
+ *
+ * Model: tests/model/sem_model.cc (relacy) compiles this file, under the semaphore.
  */
 #ifndef ORCA_SYNC_WAITQ_H
 #define ORCA_SYNC_WAITQ_H

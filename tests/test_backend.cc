@@ -11,6 +11,7 @@
 #include <orca/orca.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -234,6 +235,42 @@ TEST(Backend, ForcingIoUringWhereItIsRefusedFailsWithItsError)
 		  r.log.find("io_uring required (ORCA_BACKEND=io_uring) but io_uring_setup failed: "
 			     "Operation not permitted"))
 		<< r.log;
+}
+
+// A worker that cannot create its driver fails the runtime with its error: that
+// worker never enters its loop (it would have nowhere to park) and the others are
+// stopped.
+TEST(Backend, AWorkerWithoutADriverFailsTheRuntime)
+{
+	ChildReport r = run_child([](int rep) {
+		setenv("ORCA_LOG", "debug", 1);
+		// Three free descriptors: one epoll driver takes two (epoll, eventfd), so
+		// one of the two workers fails to create its own.
+		int limit = 0;
+		for (int free_fds = 0; free_fds < 3; limit++)
+			if (fcntl(limit, F_GETFD) < 0)
+				free_fds++;
+		struct rlimit lim;
+		getrlimit(RLIMIT_NOFILE, &lim);
+		lim.rlim_cur = (rlim_t)limit;
+		if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+			report(rep, "setrlimit");
+			return 1;
+		}
+		orca_config c;
+		orca_config_init(&c);
+		c.workers = 2;
+		c.backend = ORCA_BACKEND_EPOLL;
+		orca_runtime *rt = nullptr;
+		int e = orca_runtime_create(&rt, &c);
+		report(rep, std::to_string(e));
+		if (e == 0)
+			orca_runtime_free(rt);
+		return 0;
+	});
+	ASSERT_TRUE(WIFEXITED(r.status)) << "child died or hung; its log:\n" << r.log;
+	EXPECT_EQ(std::to_string(-EMFILE), r.out) << r.log;
+	EXPECT_NE(std::string::npos, r.log.find("epoll driver failed")) << r.log;
 }
 
 // ---- in this process ----------------------------------------------------------------

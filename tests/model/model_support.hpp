@@ -13,10 +13,48 @@ void orca__panic(const char *msg)
 		::abort(); /* not reached: fail_test leaves this thread for good */
 }
 
-/* park.c's two futex calls, with relacy's futex semantics (rl_int_futex_impl) on an
- * rl::atomic<uint32_t>: FUTEX_WAIT_BITSET sleeps only if the word still holds val (the
- * check and the sleep are atomic with respect to FUTEX_WAKE), may wake spuriously, and
- * times out only when given a deadline. */
+namespace orca_model {
+
+/* A futex on an rl::atomic<uint32_t>, with relacy's futex semantics
+ * (rl_int_futex_impl): the wait sleeps only if the word still holds val (the check and
+ * the sleep are atomic with respect to the wake), may time out only if timed, and may
+ * wake spuriously only if spurious. Returns 0 when woken, else -1 with errno EAGAIN
+ * (the word did not hold val), ETIMEDOUT or EINTR (spurious). */
+inline int futex_wait(rl::atomic<uint32_t> *word, uint32_t val, bool timed, bool spurious)
+{
+	rl::context &c = rl::ctx();
+	c.sched();
+	c.atomic_thread_fence_seq_cst();
+	uint32_t v;
+	{
+		rl::preemption_disabler pd(c);
+		v = word->load(rl::mo_acquire, $);
+	}
+	if (v != val) {
+		rl::set_errno(EAGAIN);
+		return -1;
+	}
+	rl::unpark_reason r = word->wait(c, timed, spurious, $);
+	if (r == rl::unpark_reason_normal)
+		return 0;
+	rl::set_errno(r == rl::unpark_reason_timeout ? ETIMEDOUT : EINTR);
+	return -1;
+}
+
+/* Wakes up to n threads sleeping on word; returns how many. */
+inline int futex_wake(rl::atomic<uint32_t> *word, unsigned n)
+{
+	rl::context &c = rl::ctx();
+	c.sched();
+	c.atomic_thread_fence_seq_cst();
+	return word->wake(c, n, $);
+}
+
+} // namespace orca_model
+
+/* The futex calls of the code under model (sync/lock.c): FUTEX_WAIT and
+ * FUTEX_WAIT_BITSET (a timeout or deadline: may time out) may also wake spuriously,
+ * as the kernel's may. */
 long orca_model_syscall(long nr, ...)
 {
 	va_list ap;
@@ -28,30 +66,12 @@ long orca_model_syscall(long nr, ...)
 	va_end(ap);
 	RL_ASSERT(nr == SYS_futex);
 	rl::atomic<uint32_t> *word = reinterpret_cast<rl::atomic<uint32_t> *>(uaddr);
-	rl::context &c = rl::ctx();
 	switch (op & FUTEX_CMD_MASK) {
-	case FUTEX_WAIT_BITSET: {
-		c.sched();
-		c.atomic_thread_fence_seq_cst();
-		uint32_t v;
-		{
-			rl::preemption_disabler pd(c);
-			v = word->load(rl::mo_acquire, $);
-		}
-		if (v != val) {
-			rl::set_errno(EAGAIN);
-			return -1;
-		}
-		rl::unpark_reason r = word->wait(c, ts != NULL, true, $);
-		if (r == rl::unpark_reason_normal)
-			return 0;
-		rl::set_errno(r == rl::unpark_reason_timeout ? ETIMEDOUT : EINTR);
-		return -1;
-	}
+	case FUTEX_WAIT:
+	case FUTEX_WAIT_BITSET:
+		return orca_model::futex_wait(word, val, ts != NULL, true);
 	case FUTEX_WAKE:
-		c.sched();
-		c.atomic_thread_fence_seq_cst();
-		return word->wake(c, val, $);
+		return orca_model::futex_wake(word, val);
 	}
 	RL_ASSERT(!"futex op the model does not know");
 	return -1;

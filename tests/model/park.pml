@@ -1,5 +1,6 @@
 /* Spin model of parking and notifying: runtime/idle.c (searching and unparked counters,
- * the sleepers list), runtime/park.c (the parker's token) and the parts of
+ * the sleepers list), runtime/park.c (the park/unpark state machine's token, with the
+ * I/O driver's eventfd wait around it: io/driver_shared.h) and the parts of
  * runtime/worker.c that use them (worker_main, search, stop_searching, park,
  * orca__notify_parked, orca__schedule from outside), against an outside thread that
  * pushes tasks into the inject queue, and shutdown's stop (runtime.c step 4).
@@ -36,7 +37,7 @@ bool listed[W];
 byte nsleepers = 0;
 bit idle_lock = 0;
 
-/* park.c */
+/* park.c, each worker's driver's */
 byte pstate[W];
 
 /* queues: the inject queue and each worker's local queue, by length */
@@ -49,8 +50,9 @@ byte ran = 0;
 inline lock(l) { atomic { l == 0 -> l = 1 } }
 inline unlock(l) { l = 0 }
 
-/* park.c orca__parker_unpark: swap in NOTIFIED; futex-wake if it was PARKED (the
- * waiter's futex_wait below returns once the word is no longer PARKED). */
+/* park.c orca__parker_unpark: swap in NOTIFIED; if it was PARKED the caller writes the
+ * driver's eventfd (driver_shared.h orca__parking_unpark), which ends the wait below
+ * (it ends once the word is no longer PARKED). */
 inline parker_unpark(w) {
 #ifdef BROKEN_NO_TOKEN
 	atomic { if :: pstate[w] == PARKED -> pstate[w] = NOTIFIED :: else -> skip fi }
@@ -59,17 +61,20 @@ inline parker_unpark(w) {
 #endif
 }
 
-/* park.c orca__parker_park, no deadline */
+/* The driver's park (uring_park, ep_park) with no deadline: park.c
+ * orca__parker_begin, the wait, orca__parker_done. */
 inline parker_park(me) {
 	if
 	:: atomic { pstate[me] == NOTIFIED -> pstate[me] = EMPTY }  /* CAS NOTIFIED -> EMPTY */
 	:: else ->
 		if
 		:: atomic { pstate[me] == EMPTY -> pstate[me] = PARKED }  /* CAS EMPTY -> PARKED */
-			/* futex_wait while PARKED; a spurious wake-up only loops back here, so
-			 * it is left out: a lost wake-up must show as a worker asleep for ever. */
+			/* the wait (ring wait / epoll_wait) until the eventfd is written; one
+			 * that ends early (another completion) only loops back through park(),
+			 * so it is left out: a lost wake-up must show as a worker asleep for
+			 * ever. */
 			(pstate[me] != PARKED);
-			pstate[me] = EMPTY                  /* NOTIFIED seen: exchange(EMPTY) */
+			pstate[me] = EMPTY                  /* orca__parker_done: exchange(EMPTY) */
 		:: atomic { pstate[me] == NOTIFIED -> pstate[me] = EMPTY }  /* CAS failed: token */
 		fi
 	fi

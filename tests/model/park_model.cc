@@ -1,23 +1,26 @@
-/* Relacy model of parking: runtime/park.c (the futex parker), runtime/idle.c (searching
- * and unparked counters, the sleepers list) compiled against relacy (relacy_c11.hpp;
- * the futex is relacy's, see model_support.hpp), with the real run queues
- * (runtime/run_queue.c, shrunk to 4 slots) and inject queue (runtime/inject_queue.c),
- * driven by a transcription of the worker loop in runtime/worker.c (same names, same
- * steps: orca__schedule, notify_parked, next_local, pull_inject, search,
- * stop_searching, work_anywhere, park, worker_main), without what is not part of this
- * protocol: timers, the I/O driver (its park behind the same interface is modelled by
- * the parker here), the cooperative budget.
+/* Relacy model of parking: runtime/park.c (the park/unpark state machine) and
+ * runtime/idle.c (searching and unparked counters, the sleepers list) compiled against
+ * relacy (relacy_c11.hpp), with the I/O drivers' sleep and wake-up around the state
+ * machine transcribed (io/driver_shared.h and .c: orca__parking_unpark and _wake; the
+ * wait of io/uring_driver.c uring_park and io/epoll_driver.c ep_park) over a model of
+ * the kernel's eventfd (model_eventfd), with the real run queues (runtime/run_queue.c,
+ * shrunk to 4 slots) and inject queue (runtime/inject_queue.c), driven by a
+ * transcription of the worker loop in runtime/worker.c (same names, same steps:
+ * orca__schedule, notify_parked, next_local, pull_inject, search, stop_searching,
+ * work_anywhere, park, worker_main), without what is not part of this protocol:
+ * timers, the I/O itself, the cooperative budget.
  *
  * Scenarios:
- *   unpark_vs_park    a worker parks (no deadline) twice while another thread writes
- *                     a message and unparks it, twice: each park must return (else
- *                     relacy reports a deadlock) and see the message (else a data
- *                     race);
- *   park_timeout      parks with a deadline (the futex may time out or wake
- *                     spuriously) in a loop that re-checks a flag, against an
+ *   unpark_vs_park    a worker parks (no deadline, no other I/O: the wait ends only on
+ *                     the eventfd) twice while another thread writes a message and
+ *                     unparks it, twice: each park must return (else relacy reports a
+ *                     deadlock) and see the message (else a data race);
+ *   park_timeout      parks with a deadline (the wait may time out, or end early for
+ *                     another completion) in a loop that re-checks a flag, against an
  *                     unpark: the unpark is never lost;
  *   stop_after_notify a pending unpark, then stop and a second unpark (shutdown
- *                     against a notify): FAILS, a known bug, see the scenario;
+ *                     against a notify): the worker must see stop (a bug once, see
+ *                     the scenario);
  *   inject_wakeup     two workers start idle, search, and park, while an outside
  *                     thread schedules two tasks (inject queue + notify_parked);
  *   spawn_wakeup      the same with one outside task that spawns two children from
@@ -26,8 +29,6 @@
  * unpark every worker, as stop_workers does). A task stranded while every worker
  * sleeps means nobody stops the workers: relacy reports a deadlock. Every task must
  * run exactly once, and see what its spawner wrote (a data race otherwise).
- * The worker scenarios also find the known bug of stop_after_notify (after about
- * 250,000 random interleavings), so they too run only on their own for now.
  */
 #include <relacy/relacy.hpp>
 
@@ -39,47 +40,108 @@
 
 namespace {
 
-/* ---- the parker alone -------------------------------------------------------------- */
+/* ---- the drivers' parking: park.c's state machine, an eventfd, the wait ---------- */
+
+/* The kernel's eventfd as the drivers use it. A write adds to its count and wakes the
+ * wait; the wait (io_uring: the ring wait with a read of the eventfd armed; epoll:
+ * epoll_wait with it in the set, edge-triggered) ends once the count is non-zero, and
+ * the count is consumed (the read completes; the edge is reported) by that wait or,
+ * if it ended first, by the next one. The eventfd's lock orders a write before the wait
+ * that sees it (acq_rel). A deadline lets the wait time out; other I/O in flight lets
+ * it end early for another completion (a spurious wake-up here). */
+struct model_eventfd {
+	rl::atomic<uint32_t> count;
+
+	void init()
+	{
+		count.store(0, rl::mo_relaxed, $);
+	}
+	void write()
+	{
+		count.fetch_add(1, rl::mo_acq_rel, $);
+		orca_model::futex_wake(&count, 1);
+	}
+	void wait(bool deadline, bool other_io)
+	{
+		/* A write's futex wake may come after an earlier wait consumed its count;
+		 * the kernel wakes the wait only for a non-zero count: sleep on. */
+		while (orca_model::futex_wait(&count, 0, deadline, other_io) == 0 &&
+		       count.load(rl::mo_relaxed, $) == 0)
+			;
+		count.exchange(0, rl::mo_acq_rel, $);
+	}
+};
+
+/* io/driver_shared.h's orca__parking: the parker (runtime/park.c, the real code) and
+ * the eventfd. */
+struct model_parking {
+	orca__parker parker;
+	model_eventfd eventfd;
+};
+
+void parking_init(model_parking *p)
+{
+	orca__parker_init(&p->parker);
+	p->eventfd.init();
+}
+
+/* driver_shared.h orca__parking_unpark (and orca__parking_wake's write). */
+void parking_unpark(model_parking *p)
+{
+	if (orca__parker_unpark(&p->parker))
+		p->eventfd.write();
+}
+
+/* uring_park / ep_park, the I/O left out: step 2, the one wait, step 3. */
+void driver_park(model_parking *p, bool deadline, bool other_io)
+{
+	if (!orca__parker_begin(&p->parker))
+		return;
+	p->eventfd.wait(deadline, other_io);
+	orca__parker_done(&p->parker);
+}
+
+/* ---- the parking alone ------------------------------------------------------------- */
 
 struct unpark_vs_park : rl::test_suite<unpark_vs_park, 2> {
-	orca__parker p;
+	model_parking p;
 	rl::var<int> first, second;
 	void before()
 	{
-		orca__parker_init(&p);
+		parking_init(&p);
 		first($) = 0;
 		second($) = 0;
 	}
 	void thread(unsigned index)
 	{
 		if (index == 0) {
-			/* No deadline: park returns only after an unpark, and then sees what
-			 * the unparker wrote before unparking. */
-			orca__parker_park(&p, -1);
+			/* No deadline and no other I/O: park returns only after an unpark,
+			 * and then sees what the unparker wrote before unparking. */
+			driver_park(&p, false, false);
 			RL_ASSERT(first($) == 1);
-			orca__parker_park(&p, -1);
+			driver_park(&p, false, false);
 			RL_ASSERT(second($) == 1);
 		} else {
 			first($) = 1;
-			orca__parker_unpark(&p);
+			parking_unpark(&p);
 			/* One token at most: the second unpark only once the first is taken. */
-			while (atomic_load_explicit(&p.state, memory_order_relaxed) == 2)
+			while (atomic_load_explicit(&p.parker.state, memory_order_relaxed) == 2)
 				rl::yield(1, $);
 			second($) = 1;
-			orca__parker_unpark(&p);
+			parking_unpark(&p);
 		}
 	}
 };
 
-/* Parks with a deadline (the futex may time out, or wake spuriously), as a worker
- * with a timer armed does, re-checking its condition in between: the unpark must not
- * be lost whichever way each park ends. */
+/* Parks with a deadline, with other I/O in flight (the wait may time out, or end for
+ * another completion), as a worker with a timer armed does, re-checking its condition
+ * in between: the unpark must not be lost whichever way each park ends. */
 struct park_timeout : rl::test_suite<park_timeout, 2> {
-	orca__parker p;
+	model_parking p;
 	rl::atomic<int> sent;
 	void before()
 	{
-		orca__parker_init(&p);
+		parking_init(&p);
 		sent.store(0, rl::mo_relaxed, $);
 	}
 	void thread(unsigned index)
@@ -88,11 +150,12 @@ struct park_timeout : rl::test_suite<park_timeout, 2> {
 			int parks = 0;
 			while (!sent.load(rl::mo_acquire, $)) {
 				/* A deadline for the first two parks, then none. */
-				orca__parker_park(&p, parks++ < 2 ? 1000000 : -1);
+				bool deadline = parks++ < 2;
+				driver_park(&p, deadline, true);
 			}
 		} else {
 			sent.store(1, rl::mo_release, $);
-			orca__parker_unpark(&p);
+			parking_unpark(&p);
 		}
 	}
 };
@@ -101,19 +164,20 @@ struct park_timeout : rl::test_suite<park_timeout, 2> {
  * worker parks, and stop_workers sets stop and unparks again. The worker must see stop
  * (from its own load, or through the token it consumes): otherwise it parks again and
  * nobody will unpark it (relacy: deadlock). This is runtime.c step 4 against idle.h
- * step 2, with the parker alone.
+ * step 2, with the parking alone.
  *
- * Known bug: it deadlocks. In orca__parker_park, when the CAS EMPTY -> PARKED fails
- * because the state is NOTIFIED, the token is consumed with a relaxed *store* of EMPTY,
- * not a read-modify-write: a second unpark between that CAS and the store is erased
- * without being read, so nothing it published before unparking (stop) is ordered
- * before the worker's next load. Tokio's parker swaps (acquire) there, for this reason. */
+ * This found a bug, since fixed: when the CAS EMPTY -> PARKED failed because the state
+ * was NOTIFIED, the token was consumed with a relaxed *store* of EMPTY, not a
+ * read-modify-write, so a second unpark between that CAS and the store was erased
+ * without being read, and nothing it published before unparking (stop) was ordered
+ * before the worker's next load. park.c swaps there now (acquire), as Tokio's
+ * parker does. */
 struct stop_after_notify : rl::test_suite<stop_after_notify, 2> {
-	orca__parker p;
+	model_parking p;
 	rl::atomic<int> stop;
 	void before()
 	{
-		orca__parker_init(&p);
+		parking_init(&p);
 		stop.store(0, rl::mo_relaxed, $);
 	}
 	void thread(unsigned index)
@@ -121,11 +185,11 @@ struct stop_after_notify : rl::test_suite<stop_after_notify, 2> {
 		if (index == 0) {
 			/* worker_main / park: check stop, park, check again. */
 			while (!stop.load(rl::mo_acquire, $))
-				orca__parker_park(&p, -1);
+				driver_park(&p, false, true);
 		} else {
-			orca__parker_unpark(&p);            /* a notify_parked */
+			parking_unpark(&p);                /* a notify_parked */
 			stop.store(1, rl::mo_release, $);  /* stop_workers */
-			orca__parker_unpark(&p);
+			parking_unpark(&p);
 		}
 	}
 };
@@ -152,7 +216,7 @@ struct model_worker {
 	unsigned lifo_polls = 0;
 	bool searching = false;
 	uint32_t maintenance_in = ORCA_GLOBAL_INTERVAL;
-	orca__parker parker;
+	model_parking parking; /* the driver's */
 };
 
 struct runtime {
@@ -173,7 +237,7 @@ struct runtime {
 		for (unsigned i = 0; i < NWORKERS; i++) {
 			orca__rq_init(&workers[i].rq);
 			workers[i].index = i;
-			orca__parker_init(&workers[i].parker);
+			parking_init(&workers[i].parking);
 		}
 	}
 
@@ -212,9 +276,10 @@ struct runtime {
 
 	/* ---- worker.c ---------------------------------------------------------------- */
 
+	/* (A worker always has a driver here: orca__driver_unpark.) */
 	void orca__worker_unpark(model_worker *w)
 	{
-		orca__parker_unpark(&w->parker);
+		parking_unpark(&w->parking);
 	}
 
 	void orca__notify_parked()
@@ -354,7 +419,8 @@ struct runtime {
 		for (;;) {
 			if (atomic_load_explicit(&stop, memory_order_acquire))
 				break;
-			orca__parker_park(&w->parker, -1); /* no timer armed */
+			/* orca__driver_park: no timer armed, maybe other I/O in flight. */
+			driver_park(&w->parking, false, true);
 			if (w->lifo || !orca__rq_is_empty(&w->rq)) {
 				/* Own work: idle.h step 4. */
 				w->searching = !orca__idle_unpark_by_id(&idle, w->index);
@@ -471,7 +537,8 @@ int main(int argc, char **argv)
 			orca_model::make_scenario<park_timeout>("park_timeout", 3, 1000000),
 		},
 		{
-			/* These find the known bug of stop_after_notify: run on their own. */
+			/* Run on their own (ctest model_park_stop_after_notify,
+			 * model_park_workers): the worker scenarios take seconds. */
 			orca_model::make_scenario<stop_after_notify>("stop_after_notify", 3, 300000),
 			orca_model::make_scenario<inject_wakeup>("inject_wakeup", 0, 500000),
 			orca_model::make_scenario<spawn_wakeup>("spawn_wakeup", 0, 500000),

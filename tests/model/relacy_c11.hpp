@@ -17,9 +17,10 @@
  * code moved) is reported instead of passing for a detected failure.
  *
  * Also here: malloc/calloc/free (relacy tracks leaks and double frees), pthread mutexes
- * (relacy's, so a lock gives happens-before), a futex for park.c (relacy's futex
- * semantics: value check and sleep atomic w.r.t. wake, spurious wake-ups, timeouts), and
- * orca__panic (a runtime invariant check that fires is a model failure).
+ * (relacy's, so a lock gives happens-before), a futex for sync/lock.c and the models'
+ * sleeping threads (relacy's futex semantics: value check and sleep atomic w.r.t. wake,
+ * spurious wake-ups, timeouts), and orca__panic (a runtime invariant check that fires
+ * is a model failure).
  */
 #ifndef ORCA_MODEL_RELACY_C11_HPP
 #define ORCA_MODEL_RELACY_C11_HPP
@@ -255,9 +256,9 @@ struct c_void_ptr {
 #undef calloc
 #define calloc(n, size) (::orca_model::c_void_ptr{rl::rl_calloc((n), (size), $)})
 
-/* park.c's futex: FUTEX_WAIT_BITSET (absolute deadline or none) and FUTEX_WAKE on an
- * _Atomic uint32_t, with relacy's futex semantics (rl_int_futex_impl), on our word
- * type. Errors come back as -1 with errno, as from syscall(2). */
+/* The futex: FUTEX_WAIT, FUTEX_WAIT_BITSET and FUTEX_WAKE on an _Atomic uint32_t,
+ * with relacy's futex semantics (rl_int_futex_impl), on our word type
+ * (model_support.hpp). Errors come back as -1 with errno, as from syscall(2). */
 extern "C++" long orca_model_syscall(long nr, ...);
 #define syscall orca_model_syscall
 
