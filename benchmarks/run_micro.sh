@@ -132,7 +132,7 @@ elapsed=$(( $(date +%s) - start ))
 # ---- table ----
 # value PROG KEY: median over rounds of KEY in $raw/PROG.*; empty when absent.
 value() {
-  cat "$raw/$1".[0-9]* 2>/dev/null | awk -v k="$2" '$1 == k { v[n++] = $2 }
+  { cat "$raw/$1".[0-9]* 2>/dev/null || true; } | awk -v k="$2" '$1 == k { v[n++] = $2 }
     END { if (!n) exit
           for (i = 1; i < n; i++) for (j = i; j > 0 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
           print (n % 2) ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2 }'
