@@ -1,6 +1,7 @@
 #include "stack.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -58,13 +59,66 @@ int orca__stack_depot_init(orca__stack_depot *d, unsigned cap)
 	d->maps = cap ? calloc(cap, sizeof(void *)) : NULL;
 	d->len = 0;
 	d->cap = d->maps ? cap : 0;
+	d->released = NULL;
+	d->released_len = d->released_cap = 0;
 	return 0;
+}
+
+/* Why stacks are released, not unmapped, while the runtime runs: neighbouring stack
+ * mappings merge into one VMA (the guard regions do not split them), so unmapping
+ * one stack in the middle splits a VMA in two. A million stackful tasks finishing at
+ * shutdown took the process to vm.max_map_count (65,530) that way, after which
+ * munmap itself failed with ENOMEM and 2.8 GB stayed mapped, and no thread could be
+ * created (bench_memory max_stackful_tasks, then max_threads). MADV_DONTNEED gives
+ * the memory back without touching the VMA; the address range waits for reuse. */
+static bool depot_release_locked(orca__stack_depot *d, void *map, size_t map_size,
+				 bool give_back)
+{
+	if (d->released_len == d->released_cap) {
+		size_t cap = d->released_cap ? d->released_cap * 2 : 1024;
+		void **r = realloc(d->released, cap * sizeof(void *));
+		if (!r)
+			return false;
+		d->released = r;
+		d->released_cap = cap;
+	}
+	/* The guard page keeps its guard (MADV_DONTNEED leaves guard markers and
+	 * PROT_NONE alone); only the stack's pages go back. */
+	size_t page = orca__page_size();
+	if (give_back) /* not when it is about to be unmapped anyway */
+		madvise((char *)map + page, map_size - page, MADV_DONTNEED);
+	d->released[d->released_len++] = map;
+	return true;
+}
+
+static int by_address(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+	return x < y ? -1 : x > y;
 }
 
 void orca__stack_depot_destroy(orca__stack_depot *d, size_t map_size)
 {
+	/* Everything at once, neighbours together: one munmap per run of adjacent
+	 * stacks, so tearing down splits no VMA more than at its ends (see
+	 * depot_release_locked). */
+	while (d->len && depot_release_locked(d, d->maps[d->len - 1], map_size, false))
+		d->len--;
 	while (d->len)
-		orca__stack_unmap(d->maps[--d->len], map_size);
+		orca__stack_unmap(d->maps[--d->len], map_size); /* no memory for the list */
+	if (d->released_len) /* qsort's base must not be NULL, even for 0 items */
+		qsort(d->released, d->released_len, sizeof(void *), by_address);
+	for (size_t i = 0; i < d->released_len;) {
+		char *start = d->released[i];
+		size_t n = 1;
+		while (i + n < d->released_len && (char *)d->released[i + n] == start + n * map_size)
+			n++;
+		munmap(start, n * map_size);
+		i += n;
+	}
+	free(d->released);
+	d->released = NULL;
+	d->released_len = d->released_cap = 0;
 	free(d->maps);
 	d->maps = NULL;
 	pthread_mutex_destroy(&d->lock);
@@ -93,12 +147,15 @@ void *orca__stack_pool_get(orca__stack_pool *p)
 		while (d->len && p->len < want && p->len < p->cap)
 			p->maps[p->len++] = d->maps[--d->len];
 		pthread_mutex_unlock(&d->lock);
-		if (!p->len && p->cap == 0) {
-			/* A pool without room of its own takes one stack straight from the depot. */
+		if (!p->len) {
+			/* Nothing whole left: a released stack (its range is mapped, its
+			 * pages come back zeroed as they are touched) before a new mapping. */
 			void *m = NULL;
 			pthread_mutex_lock(&d->lock);
 			if (d->len)
 				m = d->maps[--d->len];
+			else if (d->released_len)
+				m = d->released[--d->released_len];
 			pthread_mutex_unlock(&d->lock);
 			return m;
 		}
@@ -122,19 +179,26 @@ void orca__stack_pool_put(orca__stack_pool *p, void *map)
 		bool taken = d->len < d->cap;
 		if (taken)
 			d->maps[d->len++] = map;
+		else if (p->len < p->cap)
+			p->maps[p->len++] = map, taken = true;
+		else
+			taken = depot_release_locked(d, map, p->map_size, true);
 		pthread_mutex_unlock(&d->lock);
 		if (taken)
 			return;
-		if (p->len < p->cap) {
-			p->maps[p->len++] = map;
-			return;
-		}
 	}
 	orca__stack_unmap(map, p->map_size);
 }
 
 void orca__stack_pool_destroy(orca__stack_pool *p)
 {
+	/* To the depot, which unmaps everything together (depot_destroy). */
+	if (p->depot) {
+		pthread_mutex_lock(&p->depot->lock);
+		while (p->len && depot_release_locked(p->depot, p->maps[p->len - 1], p->map_size, false))
+			p->len--;
+		pthread_mutex_unlock(&p->depot->lock);
+	}
 	while (p->len)
 		orca__stack_unmap(p->maps[--p->len], p->map_size);
 	free(p->maps);
