@@ -498,12 +498,14 @@ template <bool replace> struct join_suite : rl::test_suite<join_suite<replace>, 
 typedef join_suite<false> join_vs_complete;
 typedef join_suite<true> join_replace_vs_complete;
 
-/* A task that only ends by cancellation: abort races with its runs and a joiner. */
-struct abort_vs_join : rl::test_suite<abort_vs_join, 3> {
+/* A task that only ends by cancellation: abort races with its runs and a joiner.
+ * With yield_first (yield_vs_abort), its first poll yields. */
+template <bool yield_first> struct abort_suite : rl::test_suite<abort_suite<yield_first>, 3> {
 	world w;
 	int status = 1, value = 0;
 	void before()
 	{
+		w.yield_first = yield_first;
 		w.start(true, PENDING_UNTIL_CANCELLED, 1);
 	}
 	void thread(unsigned index)
@@ -523,6 +525,8 @@ struct abort_vs_join : rl::test_suite<abort_vs_join, 3> {
 		w.finish();
 	}
 };
+typedef abort_suite<false> abort_vs_join;
+typedef abort_suite<true> yield_vs_abort;
 
 /* The first poll yields (queued again still RUNNING) while the source wakes the task:
  * two workers, one source. */
@@ -539,33 +543,6 @@ struct yield_vs_wake : rl::test_suite<yield_vs_wake, 3> {
 			w.worker_main();
 		else
 			w.source_fire_by_ref();
-	}
-	void after()
-	{
-		w.finish();
-	}
-};
-
-/* The first poll yields while abort races with the task's runs and a joiner. */
-struct yield_vs_abort : rl::test_suite<yield_vs_abort, 3> {
-	world w;
-	int status = 1, value = 0;
-	void before()
-	{
-		w.yield_first = true;
-		w.start(true, PENDING_UNTIL_CANCELLED, 1);
-	}
-	void thread(unsigned index)
-	{
-		if (index == 0) {
-			w.worker_main();
-		} else if (index == 1) {
-			w.orca_abort(&w.t);
-		} else {
-			w.join(&w.t, false, &status, &value);
-			RL_ASSERT(status == -ECANCELED && value == -ECANCELED);
-			w.orca_detach(&w.t);
-		}
 	}
 	void after()
 	{
