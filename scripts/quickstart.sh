@@ -21,11 +21,12 @@ demo | test) ;;
 esac
 
 # Debian packages the build, the tests, the models, the fuzzers (clang with its
-# libFuzzer runtime), the network-fault tests (ip/tc, nft) and the benchmark
-# report (wrk load, gnuplot chart) need.
+# libFuzzer runtime), the network-fault tests (ip/tc, nft), the AArch64 context
+# switch check (cross gcc, qemu-user) and the benchmark report (wrk load, gnuplot
+# chart) need.
 packages=(cmake ninja-build gcc g++ pkg-config liburing-dev libck-dev libgtest-dev
 	libbenchmark-dev relacy-dev spin procps clang libclang-rt-14-dev iproute2 nftables
-	wrk gnuplot-nox)
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user wrk gnuplot-nox)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
