@@ -551,6 +551,10 @@ intptr_t gather_crowd(void *arg)
 
 TEST(Stacks, ManyTasksFinishingGiveTheirStacksBackWithoutSplittingMappings)
 {
+	// TSan maps shadow and fiber state of its own for every stack (30k mappings for
+	// 4,000 tasks here, and not all given back), so the count says nothing there.
+	if (orca_test::under_tsan())
+		GTEST_SKIP() << "TSan adds mappings of its own per stack and fiber";
 	size_t before = mappings();
 	orca_config cfg;
 	orca_config_init(&cfg);
