@@ -217,7 +217,27 @@ void BM_orca_semaphore_uncontended(benchmark::State &state)
 	    per_op(n));
 }
 
+void BM_orca_pipe_pingpong(benchmark::State &state)
+{
+	Runtime r(state.range(0));
+	long n = state.range(1);
+	run(state, "ns/round_trip", [&] { return orca_bench_pipe_pingpong(r.rt, n); }, per_op(n));
+}
+
 // ---- plain threads ----
+
+void BM_threads_mutex_contention(benchmark::State &state)
+{
+	long threads = state.range(0), n = state.range(1);
+	run(state, "ns/lock", [&] { return threads_bench_mutex_contention(threads, n); },
+	    per_op(threads * n));
+}
+
+void BM_threads_pipe_pingpong(benchmark::State &state)
+{
+	long n = state.range(0);
+	run(state, "ns/round_trip", [&] { return threads_bench_pipe_pingpong(n); }, per_op(n));
+}
 
 void BM_threads_spawn_join(benchmark::State &state)
 {
@@ -355,6 +375,15 @@ void register_all()
 	reg("orca_semaphore_uncontended", BM_orca_semaphore_uncontended)
 		->ArgNames({"workers", "n"})
 		->Args({2, 10000000});
+	reg("threads_mutex_contention", BM_threads_mutex_contention)
+		->ArgNames({"threads", "n"})
+		->Args({4, 250000});
+
+	// I/O: one byte through two pipes, task <-> task vs thread <-> thread.
+	reg("orca_pipe_pingpong", BM_orca_pipe_pingpong)
+		->ArgNames({"workers", "n"})
+		->Args({2, 100000});
+	reg("threads_pipe_pingpong", BM_threads_pipe_pingpong)->ArgNames({"n"})->Args({100000});
 }
 
 } // namespace

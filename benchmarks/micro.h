@@ -92,7 +92,22 @@ double orca_bench_mutex_contention(orca_runtime *rt, long tasks, long n);
  * 1 permit, n times, nobody else using it. ns per acquire+release pair. */
 double orca_bench_semaphore_uncontended(orca_runtime *rt, long n);
 
+/* ---- Orca I/O (micro_io.c) ---- */
+
+/* Two tasks ping-pong one byte through two pipes with orca_read / orca_write, n
+ * round trips. ns per round trip. */
+double orca_bench_pipe_pingpong(orca_runtime *rt, long n);
+
 /* ---- plain threads (micro_threads.c) ---- */
+
+/* `threads` threads each pthread_mutex_lock + increment + unlock one counter n
+ * times (the shape of orca_bench_mutex_contention). ns per lock (wall, threads
+ * created and joined inside it, / (threads * n)). */
+double threads_bench_mutex_contention(long threads, long n);
+
+/* Two threads ping-pong one byte through two pipes with blocking read / write, n
+ * round trips. ns per round trip. */
+double threads_bench_pipe_pingpong(long n);
 
 /* n threads (default attributes) created and joined, `outstanding` at a time.
  * ns per thread. */

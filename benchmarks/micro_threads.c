@@ -294,3 +294,85 @@ double threads_bench_rss_parked(long n)
 	free(t);
 	return (double)(after - before) / (double)n;
 }
+
+/* ---- mutex contention ---- */
+
+static struct {
+	pthread_mutex_t mu;
+	long counter;
+	long n;
+} mc = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void *mc_body(void *arg)
+{
+	(void)arg;
+	for (long i = 0; i < mc.n; i++) {
+		pthread_mutex_lock(&mc.mu);
+		mc.counter++;
+		pthread_mutex_unlock(&mc.mu);
+	}
+	return NULL;
+}
+
+double threads_bench_mutex_contention(long threads, long n)
+{
+	pthread_t *ts = xcalloc((size_t)threads, sizeof(*ts));
+	mc.counter = 0;
+	mc.n = n;
+	long long t0 = bench_now_ns();
+	for (long i = 0; i < threads; i++)
+		create(&ts[i], NULL, mc_body, NULL);
+	for (long i = 0; i < threads; i++)
+		pthread_join(ts[i], NULL);
+	long long t1 = bench_now_ns();
+	free(ts);
+	if (mc.counter != threads * n)
+		fail("mutex contention: increments lost", EINVAL);
+	return (double)(t1 - t0) / (double)(threads * n);
+}
+
+/* ---- pipe ping-pong ---- */
+
+static struct {
+	int to_pong[2], to_ping[2];
+	long n;
+} pp;
+
+static void pp_io(ssize_t r, const char *what)
+{
+	if (r != 1)
+		fail(what, r < 0 ? errno : EIO);
+}
+
+static void *pp_pong(void *arg)
+{
+	(void)arg;
+	char c;
+	for (long i = 0; i < pp.n; i++) {
+		pp_io(read(pp.to_pong[0], &c, 1), "read");
+		pp_io(write(pp.to_ping[1], &c, 1), "write");
+	}
+	return NULL;
+}
+
+double threads_bench_pipe_pingpong(long n)
+{
+	if (pipe(pp.to_pong) || pipe(pp.to_ping))
+		fail("pipe", errno);
+	pp.n = n;
+	pthread_t t;
+	create(&t, NULL, pp_pong, NULL);
+	char c = 'x';
+	long long t0 = bench_now_ns();
+	for (long i = 0; i < n; i++) {
+		pp_io(write(pp.to_pong[1], &c, 1), "write");
+		pp_io(read(pp.to_ping[0], &c, 1), "read");
+	}
+	long long t1 = bench_now_ns();
+	pthread_join(t, NULL);
+	for (int i = 0; i < 2; i++) {
+		close(pp.to_pong[i]);
+		close(pp.to_ping[i]);
+	}
+	return (double)(t1 - t0) / (double)n;
+}

@@ -210,9 +210,13 @@ tsv="$out_dir/micro.tsv"
     "$(value orca orca_chan_throughput/workers:2/producers:1/n:1000000/cap:128)" "" - -
   row "channel throughput, 4 producers -> 1 consumer, ns/msg (cap 128; 2 workers)" \
     "$(value orca orca_chan_throughput/workers:2/producers:4/n:1000000/cap:128)" "" - -
-  row "mutex, 4 tasks x 250k lock+inc+unlock, ns/lock (2 workers)" \
-    "$(value orca orca_mutex_contention/workers:2/tasks:4/n:250000)" "" \
+  row "mutex, 4 tasks x 250k lock+inc+unlock, ns/lock (2 workers; threads: 4 threads, pthread_mutex)" \
+    "$(value orca orca_mutex_contention/workers:2/tasks:4/n:250000)" \
+    "$(value orca threads_mutex_contention/threads:4/n:250000)" \
     "$(value tokio mutex_contention)" "$(value go mutex_contention)" "mutex contended"
+  row "pipe ping-pong, 1 byte through two pipes, ns/round trip (2 workers; threads: blocking read/write)" \
+    "$(value orca orca_pipe_pingpong/workers:2/n:100000)" \
+    "$(value orca threads_pipe_pingpong/n:100000)" - - "pipe ping-pong"
   row "semaphore acquire+release, uncontended, ns/pair" \
     "$(value orca orca_semaphore_uncontended/workers:2/n:10000000)" "" - -
   tk_sl="$(scale "$(value tokio sleep_many_ns)" 1e-6)"; go_sl="$(scale "$(value go sleep_many_ns)" 1e-6)"
