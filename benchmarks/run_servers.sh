@@ -129,7 +129,8 @@ run_one() {
 		kill -INT $spid 2>/dev/null || true
 		wait $spid 2>/dev/null || true
 		local calls
-		calls=$(awk '/total/ {print $3}' "$trace")
+		# strace -c's total line: % time, seconds, usecs/call, calls, [errors,] total
+		calls=$(awk '/total/ {print $4}' "$trace")
 		sc=$(awk -v c="${calls:-0}" -v r="${sreqs:-0}" 'BEGIN { if (r > 0) printf "%.2f", c / r; else print "-" }')
 		rm -f "$trace"
 	fi
