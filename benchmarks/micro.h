@@ -133,6 +133,11 @@ double threads_bench_rss_parked(long n);
 
 /* CLOCK_MONOTONIC in ns. */
 long long bench_now_ns(void);
+/* Aborts with "bench: WHAT: <error>" if err is a negative errno (an Orca call under
+ * test failed: a benchmark that measures an error path is worse than none). */
+void bench_check(int err, const char *what);
+/* Aborts with "bench: WHAT" (a workload's own result check failed). */
+void bench_fail(const char *what);
 /* VmRSS of this process in bytes, from /proc/self/status. */
 long long bench_vm_rss_bytes(void);
 

@@ -18,12 +18,12 @@ struct pipe_pair {
 	double value;
 };
 
+/* One byte moved, or the benchmark stops (an error is reported with its errno). */
 static void io_check(ssize_t r, const char *what)
 {
-	if (r != 1) {
-		fprintf(stderr, "bench: pipe ping-pong: %s returned %zd\n", what, r);
-		abort();
-	}
+	bench_check(r < 0 ? (int)r : 0, what);
+	if (r != 1)
+		bench_fail("pipe ping-pong: a read or write moved no byte");
 }
 
 static intptr_t ponger(void *p)
@@ -41,8 +41,7 @@ static intptr_t pinger(void *p)
 {
 	struct pipe_pair *pp = p;
 	orca_task *t;
-	if (orca_spawn(&t, ponger, pp) != 0)
-		abort();
+	bench_check(orca_spawn(&t, ponger, pp), "orca_spawn");
 	char c = 'x';
 	long long t0 = bench_now_ns();
 	for (long i = 0; i < pp->n; i++) {
@@ -61,8 +60,7 @@ double orca_bench_pipe_pingpong(orca_runtime *rt, long n)
 		perror("bench: pipe");
 		abort();
 	}
-	if (orca_block_on(rt, pinger, &pp, NULL) != 0)
-		abort();
+	bench_check(orca_block_on(rt, pinger, &pp, NULL), "orca_block_on");
 	close(pp.to_pong[0]);
 	close(pp.to_pong[1]);
 	close(pp.to_ping[0]);

@@ -20,14 +20,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static void check(int err, const char *what)
-{
-	if (err < 0) {
-		fprintf(stderr, "bench: %s: %s\n", what, orca_strerror(err));
-		abort();
-	}
-}
-
 static void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
@@ -41,7 +33,7 @@ static void *xmalloc(size_t n)
 /* Runs body(arg) as a task on rt and waits for it. */
 static void run_in_task(orca_runtime *rt, intptr_t (*body)(void *), void *arg)
 {
-	check(orca_block_on(rt, body, arg, NULL), "orca_block_on");
+	bench_check(orca_block_on(rt, body, arg, NULL), "orca_block_on");
 }
 
 struct args {
@@ -78,12 +70,12 @@ static intptr_t spawn_join_body(void *p, int stackless)
 		long k = n - done < batch ? n - done : batch;
 		for (long i = 0; i < k; i++) {
 			if (stackless)
-				check(orca_spawn_future(&h[i], &ready, sizeof(ready)), "orca_spawn_future");
+				bench_check(orca_spawn_future(&h[i], &ready, sizeof(ready)), "orca_spawn_future");
 			else
-				check(orca_spawn(&h[i], empty_task, NULL), "orca_spawn");
+				bench_check(orca_spawn(&h[i], empty_task, NULL), "orca_spawn");
 		}
 		for (long i = 0; i < k; i++)
-			check(orca_join(h[i], NULL), "orca_join");
+			bench_check(orca_join(h[i], NULL), "orca_join");
 		done += k;
 	}
 	a->value = (double)(bench_now_ns() - t0) / (double)n;
@@ -121,7 +113,7 @@ static intptr_t yield_alone_body(void *p)
 	struct args *a = p;
 	long long t0 = bench_now_ns();
 	for (long i = 0; i < a->n; i++)
-		check(orca_yield(), "orca_yield");
+		bench_check(orca_yield(), "orca_yield");
 	a->value = (double)(bench_now_ns() - t0) / (double)a->n;
 	return 0;
 }
@@ -137,7 +129,7 @@ static intptr_t yielder(void *arg)
 {
 	long n = (long)(intptr_t)arg;
 	for (long i = 0; i < n; i++)
-		check(orca_yield(), "orca_yield");
+		bench_check(orca_yield(), "orca_yield");
 	return 0;
 }
 
@@ -148,9 +140,9 @@ static intptr_t yield_many_body(void *p)
 	orca_task **h = xmalloc((size_t)tasks * sizeof(*h));
 	long long t0 = bench_now_ns();
 	for (long i = 0; i < tasks; i++)
-		check(orca_spawn(&h[i], yielder, (void *)(intptr_t)n), "orca_spawn");
+		bench_check(orca_spawn(&h[i], yielder, (void *)(intptr_t)n), "orca_spawn");
 	for (long i = 0; i < tasks; i++)
-		check(orca_join(h[i], NULL), "orca_join");
+		bench_check(orca_join(h[i], NULL), "orca_join");
 	a->value = (double)(bench_now_ns() - t0) / ((double)tasks * (double)n);
 	free(h);
 	return 0;
@@ -229,7 +221,7 @@ static const orca_future_vtable cell_vtable = {.poll = cell_poll, .drop = cell_f
 static void cell_wait(cell *c)
 {
 	cell_future f = {.base = {&cell_vtable}, .c = c};
-	check((int)orca_await(&f.base), "orca_await(cell)");
+	bench_check((int)orca_await(&f.base), "orca_await(cell)");
 }
 
 static void cell_signal(cell *c)
@@ -288,10 +280,10 @@ static intptr_t task_pingpong_body(void *p)
 	struct pingpong pp = {.to_a = CELL_INIT, .to_b = CELL_INIT, .n = a->n};
 	orca_task *pa, *pb;
 	long long t0 = bench_now_ns();
-	check(orca_spawn(&pb, pong_task, &pp), "orca_spawn");
-	check(orca_spawn(&pa, ping_task, &pp), "orca_spawn");
-	check(orca_join(pa, NULL), "orca_join");
-	check(orca_join(pb, NULL), "orca_join");
+	bench_check(orca_spawn(&pb, pong_task, &pp), "orca_spawn");
+	bench_check(orca_spawn(&pa, ping_task, &pp), "orca_spawn");
+	bench_check(orca_join(pa, NULL), "orca_join");
+	bench_check(orca_join(pb, NULL), "orca_join");
 	a->value = (double)(bench_now_ns() - t0) / (2.0 * (double)a->n);
 	a->extra = 100.0 * (double)pp.cross / (double)a->n;
 	return 0;
@@ -352,7 +344,7 @@ double orca_bench_thread_task_pingpong(orca_runtime *rt, long n)
 {
 	struct thread_pingpong tp = {.to_task = CELL_INIT, .n = n};
 	orca_task *h;
-	check(orca_spawn_on(rt, &h, thread_pong_task, &tp), "orca_spawn_on");
+	bench_check(orca_spawn_on(rt, &h, thread_pong_task, &tp), "orca_spawn_on");
 	long long t0 = bench_now_ns();
 	for (long i = 0; i < n; i++) {
 		uint32_t seen = atomic_load(&tp.to_thread.seq);
@@ -360,7 +352,7 @@ double orca_bench_thread_task_pingpong(orca_runtime *rt, long n)
 		tevent_wait(&tp.to_thread, seen);
 	}
 	double ns = (double)(bench_now_ns() - t0) / (2.0 * (double)n);
-	check(orca_join(h, NULL), "orca_join (from a plain thread)");
+	bench_check(orca_join(h, NULL), "orca_join (from a plain thread)");
 	return ns;
 }
 
@@ -369,7 +361,7 @@ double orca_bench_thread_task_pingpong(orca_runtime *rt, long n)
 static intptr_t sleeper_task(void *arg)
 {
 	(void)arg;
-	check(orca_sleep(ORCA_MSEC(1)), "orca_sleep");
+	bench_check(orca_sleep(ORCA_MSEC(1)), "orca_sleep");
 	return 0;
 }
 
@@ -410,14 +402,14 @@ static intptr_t sleepers_body(void *p, int stackless)
 	long long t0 = bench_now_ns();
 	for (long i = 0; i < n; i++) {
 		if (stackless)
-			check(orca_spawn_future(&h[i], &proto.base, sizeof(proto)), "orca_spawn_future");
+			bench_check(orca_spawn_future(&h[i], &proto.base, sizeof(proto)), "orca_spawn_future");
 		else
-			check(orca_spawn(&h[i], sleeper_task, NULL), "orca_spawn");
+			bench_check(orca_spawn(&h[i], sleeper_task, NULL), "orca_spawn");
 	}
 	for (long i = 0; i < n; i++) {
 		intptr_t r = 0;
-		check(orca_join(h[i], &r), "orca_join");
-		check((int)r, "sleep");
+		bench_check(orca_join(h[i], &r), "orca_join");
+		bench_check((int)r, "sleep");
 	}
 	a->value = (double)(bench_now_ns() - t0) / 1e6;
 	free(h);
@@ -495,19 +487,19 @@ static intptr_t rss_body(void *p, int stackless)
 	long long before = bench_vm_rss_bytes();
 	for (long i = 0; i < n; i++) {
 		if (stackless)
-			check(orca_spawn_future(&h[i], &proto.base, sizeof(proto)), "orca_spawn_future");
+			bench_check(orca_spawn_future(&h[i], &proto.base, sizeof(proto)), "orca_spawn_future");
 		else
-			check(orca_spawn(&h[i], parked_stackful_task, NULL), "orca_spawn");
+			bench_check(orca_spawn(&h[i], parked_stackful_task, NULL), "orca_spawn");
 	}
 	while (atomic_load_explicit(&parked_count, memory_order_relaxed) < n)
-		check(orca_sleep(ORCA_MSEC(1)), "orca_sleep");
+		bench_check(orca_sleep(ORCA_MSEC(1)), "orca_sleep");
 	long long after = bench_vm_rss_bytes();
 	for (long i = 0; i < n; i++)
-		check(orca_abort(h[i]), "orca_abort");
+		bench_check(orca_abort(h[i]), "orca_abort");
 	for (long i = 0; i < n; i++) {
 		int r = orca_join(h[i], NULL);
 		if (r != -ECANCELED && r != 0)
-			check(r, "orca_join");
+			bench_check(r, "orca_join");
 	}
 	free(h);
 	/* Hand freed task memory back so the next run starts from a trimmed heap. */

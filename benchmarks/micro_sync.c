@@ -19,20 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void check(int err, const char *what)
-{
-	if (err < 0) {
-		fprintf(stderr, "bench: %s: %s\n", what, orca_strerror(err));
-		abort();
-	}
-}
-
-static void fail(const char *what)
-{
-	fprintf(stderr, "bench: %s\n", what);
-	abort();
-}
-
 struct sargs {
 	long n;
 	long m;
@@ -52,9 +38,9 @@ static intptr_t chan_ponger(void *p)
 	uint64_t v;
 	int r;
 	while ((r = orca_chan_recv(pp->ping, &v)) == 0)
-		check(orca_chan_send(pp->pong, &v), "orca_chan_send (pong)");
+		bench_check(orca_chan_send(pp->pong, &v), "orca_chan_send (pong)");
 	if (r != -EPIPE)
-		check(r, "orca_chan_recv (ping)");
+		bench_check(r, "orca_chan_recv (ping)");
 	return 0;
 }
 
@@ -62,22 +48,22 @@ static intptr_t chan_pingpong_body(void *p)
 {
 	struct sargs *a = p;
 	struct pp pp;
-	check(orca_chan_create(&pp.ping, sizeof(uint64_t), (size_t)a->cap), "orca_chan_create");
-	check(orca_chan_create(&pp.pong, sizeof(uint64_t), (size_t)a->cap), "orca_chan_create");
+	bench_check(orca_chan_create(&pp.ping, sizeof(uint64_t), (size_t)a->cap), "orca_chan_create");
+	bench_check(orca_chan_create(&pp.pong, sizeof(uint64_t), (size_t)a->cap), "orca_chan_create");
 	orca_task *h;
-	check(orca_spawn(&h, chan_ponger, &pp), "orca_spawn");
+	bench_check(orca_spawn(&h, chan_ponger, &pp), "orca_spawn");
 	/* This bench task is the pinger, as in the peers. */
 	long long t0 = bench_now_ns();
 	for (uint64_t i = 0; i < (uint64_t)a->n; i++) {
 		uint64_t v;
-		check(orca_chan_send(pp.ping, &i), "orca_chan_send (ping)");
-		check(orca_chan_recv(pp.pong, &v), "orca_chan_recv (pong)");
+		bench_check(orca_chan_send(pp.ping, &i), "orca_chan_send (ping)");
+		bench_check(orca_chan_recv(pp.pong, &v), "orca_chan_recv (pong)");
 		if (v != i)
-			fail("chan_pingpong: wrong value");
+			bench_fail("chan_pingpong: wrong value");
 	}
 	a->value = (double)(bench_now_ns() - t0) / (double)a->n;
-	check(orca_chan_close(pp.ping), "orca_chan_close");
-	check(orca_join(h, NULL), "orca_join");
+	bench_check(orca_chan_close(pp.ping), "orca_chan_close");
+	bench_check(orca_join(h, NULL), "orca_join");
 	orca_chan_release(pp.ping);
 	orca_chan_release(pp.pong);
 	return 0;
@@ -86,7 +72,7 @@ static intptr_t chan_pingpong_body(void *p)
 double orca_bench_chan_pingpong(orca_runtime *rt, long n, long capacity)
 {
 	struct sargs a = {.n = n, .cap = capacity};
-	check(orca_block_on(rt, chan_pingpong_body, &a, NULL), "orca_block_on");
+	bench_check(orca_block_on(rt, chan_pingpong_body, &a, NULL), "orca_block_on");
 	return a.value;
 }
 
@@ -101,7 +87,7 @@ static intptr_t chan_producer(void *p)
 {
 	struct tp *tp = p;
 	for (uint64_t i = 0; i < (uint64_t)tp->per; i++)
-		check(orca_chan_send(tp->ch, &i), "orca_chan_send");
+		bench_check(orca_chan_send(tp->ch, &i), "orca_chan_send");
 	return 0;
 }
 
@@ -110,24 +96,24 @@ static intptr_t chan_throughput_body(void *p)
 	struct sargs *a = p;
 	long producers = a->m, per = a->n / a->m, total = per * producers;
 	struct tp tp = {.per = per};
-	check(orca_chan_create(&tp.ch, sizeof(uint64_t), (size_t)a->cap), "orca_chan_create");
+	bench_check(orca_chan_create(&tp.ch, sizeof(uint64_t), (size_t)a->cap), "orca_chan_create");
 	orca_task *h[64];
 	if (producers > 64)
-		fail("chan_throughput: at most 64 producers");
+		bench_fail("chan_throughput: at most 64 producers");
 	long long t0 = bench_now_ns();
 	for (long i = 0; i < producers; i++)
-		check(orca_spawn(&h[i], chan_producer, &tp), "orca_spawn");
+		bench_check(orca_spawn(&h[i], chan_producer, &tp), "orca_spawn");
 	/* This bench task is the consumer. */
 	uint64_t sum = 0, v;
 	for (long i = 0; i < total; i++) {
-		check(orca_chan_recv(tp.ch, &v), "orca_chan_recv");
+		bench_check(orca_chan_recv(tp.ch, &v), "orca_chan_recv");
 		sum += v;
 	}
 	a->value = (double)(bench_now_ns() - t0) / (double)total;
 	for (long i = 0; i < producers; i++)
-		check(orca_join(h[i], NULL), "orca_join");
+		bench_check(orca_join(h[i], NULL), "orca_join");
 	if (sum != (uint64_t)producers * ((uint64_t)per * (uint64_t)(per - 1) / 2))
-		fail("chan_throughput: lost or duplicated messages");
+		bench_fail("chan_throughput: lost or duplicated messages");
 	orca_chan_release(tp.ch);
 	return 0;
 }
@@ -135,7 +121,7 @@ static intptr_t chan_throughput_body(void *p)
 double orca_bench_chan_throughput(orca_runtime *rt, long producers, long n, long capacity)
 {
 	struct sargs a = {.n = n, .m = producers < 1 ? 1 : producers, .cap = capacity};
-	check(orca_block_on(rt, chan_throughput_body, &a, NULL), "orca_block_on");
+	bench_check(orca_block_on(rt, chan_throughput_body, &a, NULL), "orca_block_on");
 	return a.value;
 }
 
@@ -151,9 +137,9 @@ static intptr_t mutex_locker(void *p)
 {
 	struct mc *mc = p;
 	for (long i = 0; i < mc->locks; i++) {
-		check(orca_mutex_lock(&mc->mu), "orca_mutex_lock");
+		bench_check(orca_mutex_lock(&mc->mu), "orca_mutex_lock");
 		mc->count++;
-		check(orca_mutex_unlock(&mc->mu), "orca_mutex_unlock");
+		bench_check(orca_mutex_unlock(&mc->mu), "orca_mutex_unlock");
 	}
 	return 0;
 }
@@ -165,22 +151,22 @@ static intptr_t mutex_contention_body(void *p)
 	struct mc mc = {.mu = ORCA_MUTEX_INIT, .count = 0, .locks = a->n};
 	orca_task *h[64];
 	if (tasks > 64)
-		fail("mutex_contention: at most 64 tasks");
+		bench_fail("mutex_contention: at most 64 tasks");
 	long long t0 = bench_now_ns();
 	for (long i = 0; i < tasks; i++)
-		check(orca_spawn(&h[i], mutex_locker, &mc), "orca_spawn");
+		bench_check(orca_spawn(&h[i], mutex_locker, &mc), "orca_spawn");
 	for (long i = 0; i < tasks; i++)
-		check(orca_join(h[i], NULL), "orca_join");
+		bench_check(orca_join(h[i], NULL), "orca_join");
 	a->value = (double)(bench_now_ns() - t0) / ((double)tasks * (double)a->n);
 	if (mc.count != (uint64_t)tasks * (uint64_t)a->n)
-		fail("mutex_contention: lost increments");
+		bench_fail("mutex_contention: lost increments");
 	return 0;
 }
 
 double orca_bench_mutex_contention(orca_runtime *rt, long tasks, long n)
 {
 	struct sargs a = {.n = n, .m = tasks};
-	check(orca_block_on(rt, mutex_contention_body, &a, NULL), "orca_block_on");
+	bench_check(orca_block_on(rt, mutex_contention_body, &a, NULL), "orca_block_on");
 	return a.value;
 }
 
@@ -192,18 +178,18 @@ static intptr_t semaphore_body(void *p)
 	orca_semaphore s = ORCA_SEMAPHORE_INIT(1);
 	long long t0 = bench_now_ns();
 	for (long i = 0; i < a->n; i++) {
-		check(orca_semaphore_acquire(&s, 1), "orca_semaphore_acquire");
-		check(orca_semaphore_release(&s, 1), "orca_semaphore_release");
+		bench_check(orca_semaphore_acquire(&s, 1), "orca_semaphore_acquire");
+		bench_check(orca_semaphore_release(&s, 1), "orca_semaphore_release");
 	}
 	a->value = (double)(bench_now_ns() - t0) / (double)a->n;
 	if (orca_semaphore_available(&s) != 1)
-		fail("semaphore: permits lost");
+		bench_fail("semaphore: permits lost");
 	return 0;
 }
 
 double orca_bench_semaphore_uncontended(orca_runtime *rt, long n)
 {
 	struct sargs a = {.n = n};
-	check(orca_block_on(rt, semaphore_body, &a, NULL), "orca_block_on");
+	bench_check(orca_block_on(rt, semaphore_body, &a, NULL), "orca_block_on");
 	return a.value;
 }

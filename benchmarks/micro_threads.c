@@ -27,6 +27,20 @@ long long bench_now_ns(void)
 	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+void bench_check(int err, const char *what)
+{
+	if (err < 0) {
+		fprintf(stderr, "bench: %s: %s\n", what, orca_strerror(err));
+		abort();
+	}
+}
+
+void bench_fail(const char *what)
+{
+	fprintf(stderr, "bench: %s\n", what);
+	abort();
+}
+
 long long bench_vm_rss_bytes(void)
 {
 	FILE *f = fopen("/proc/self/status", "r");

@@ -235,7 +235,7 @@ int orca__spawn_stackful(orca_runtime *rt, orca_task **handle, orca_task_fn fn, 
  * worker w's pool (or a new mapping). -ENOMEM when there is none to be had. */
 static int stack_acquire(orca__worker *w, orca__stackful_task *sf)
 {
-	void *map = w->stacks.map_size == sf->map_size ? orca__stack_pool_get(&w->stacks) : NULL;
+	void *map = orca__stack_pool_get(&w->stacks);
 	if (!map)
 		map = orca__stack_map(sf->map_size);
 	if (!map)
@@ -549,23 +549,15 @@ static void task_after_run(orca__worker *w, orca__task *t, enum orca__exit reaso
 	}
 }
 
-/* Gives a stackful task's stack back (to this worker's pool when it is one of the
- * task's runtime, else to the kernel). Only once nothing runs on it: the task
- * finished, or never started. */
+/* Gives a finished stackful task's stack to the pool of the worker it finished on
+ * (a worker of its runtime: tasks run nowhere else). Only once nothing runs on it. */
 static void stack_release(orca__stackful_task *sf)
 {
 	if (!sf->map)
-		return;
+		return; /* it ended at its first run without one (-ENOMEM) */
 	orca__ctx_destroy(&sf->ctx);
-	void *map = sf->map;
+	orca__stack_pool_put(&orca__worker_current()->stacks, sf->map);
 	sf->map = NULL;
-	orca__worker *w = orca__worker_current();
-	/* Only a worker of the same runtime may pool it (and only then is the
-	 * runtime known to be alive). */
-	if (w && w->rt == sf->t.rt && w->stacks.map_size == sf->map_size)
-		orca__stack_pool_put(&w->stacks, map);
-	else
-		orca__stack_unmap(map, sf->map_size);
 }
 
 static void task_complete(orca__task *t)
@@ -589,8 +581,10 @@ static void task_complete(orca__task *t)
 
 static void task_free(orca__task *t)
 {
-	if (t->kind == ORCA_TASK_STACKFUL)
-		stack_release((orca__stackful_task *)t); /* a task that never ran */
+	/* A stack is taken at the first run and given back at completion; a task is
+	 * freed only after it completed or without ever having run. */
+	if (t->kind == ORCA_TASK_STACKFUL && ((orca__stackful_task *)t)->map)
+		orca__panic("task: freed while it still holds its stack");
 	free(t);
 }
 

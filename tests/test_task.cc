@@ -552,9 +552,9 @@ intptr_t gather_crowd(void *arg)
 TEST(Stacks, ManyTasksFinishingGiveTheirStacksBackWithoutSplittingMappings)
 {
 	// TSan maps shadow and fiber state of its own for every stack (30k mappings for
-	// 4,000 tasks here, and not all given back), so the count says nothing there.
-	if (orca_test::under_tsan())
-		GTEST_SKIP() << "TSan adds mappings of its own per stack and fiber";
+	// 4,000 tasks here, and not all given back), so there the count says nothing and
+	// only the crowd itself (every task alive at once, then finishing) is checked.
+	const bool count_mappings = !orca_test::under_tsan();
 	size_t before = mappings();
 	orca_config cfg;
 	orca_config_init(&cfg);
@@ -570,10 +570,14 @@ TEST(Stacks, ManyTasksFinishingGiveTheirStacksBackWithoutSplittingMappings)
 	EXPECT_EQ((intptr_t)c.n, r);
 	// Half the stacks went back, every other one: the pools keep a few thousand, the
 	// rest are released, none unmapped out of the middle of a mapping.
-	EXPECT_LT(c.mappings_halfway, before + 1000) << "stack teardown split the mappings";
-	EXPECT_LT(mappings(), before + 1000);
+	if (count_mappings) {
+		EXPECT_LT(c.mappings_halfway, before + 1000) << "stack teardown split the mappings";
+		EXPECT_LT(mappings(), before + 1000);
+	}
 	orca_runtime_free(rt);
-	EXPECT_LT(mappings(), before + 64);
+	if (count_mappings) {
+		EXPECT_LT(mappings(), before + 64);
+	}
 }
 
 } // namespace
