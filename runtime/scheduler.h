@@ -92,6 +92,7 @@ typedef struct orca__worker {
 	orca__task *lifo;      /* the task woken last by the running one, owner only */
 	unsigned lifo_polls;   /* consecutive LIFO-slot runs */
 	bool searching;
+	bool reaping; /* handling its driver's completions: wakes queue without notifying */
 	uint32_t maintenance_in;     /* ticks until the next maintenance tick */
 	struct orca__task *handoff;  /* a stackless task popped by next_direct */
 	uint64_t rng;

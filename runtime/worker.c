@@ -24,7 +24,12 @@
  * Wake-ups: work pushed where another worker could take it (local queue with more
  * than one item, inject queue) calls notify_parked, which wakes one parked worker
  * only when nobody is searching (idle.h step 2) so a burst of wakes costs one
- * unpark, not one per task.
+ * unpark, not one per task. Completions the worker reaps from its own driver do not
+ * notify one by one: once the reap is done, one check (more than one task queued,
+ * not searching: Tokio's should_notify_others) decides. Reaping inside park used to
+ * notify while this worker was still listed as parked, and an echo server woke the
+ * other worker about 12,000 times a second, 95% of them for nothing to steal
+ * (docs/architecture.md, "Notifying after a reap").
 
  *
  * Model: tests/model/park.pml (spin) and tests/model/park_model.cc (relacy, the
@@ -113,7 +118,7 @@ void orca__schedule(orca__task *t)
 			t = prev;
 		}
 		push_local(w, t);
-		if (!w->searching && orca__rq_len(&w->rq) > 1)
+		if (!w->searching && !w->reaping && orca__rq_len(&w->rq) > 1)
 			orca__notify_parked(rt);
 		return;
 	}
@@ -203,10 +208,25 @@ void orca__timer_armed_earliest(orca__worker *w, int64_t deadline)
 	}
 }
 
+/* After a reap: wake a parked worker if there is more queued here than this one
+ * will run next, unless a search is already on. */
+static void notify_after_reap(orca__worker *w)
+{
+	if (!w->searching && orca__rq_len(&w->rq) + (w->lifo ? 1u : 0u) > 1)
+		orca__notify_parked(w->rt);
+}
+
 /* Submits queued I/O and handles completions; returns how many completed. */
 static size_t poll_driver(orca__worker *w)
 {
-	return w->driver ? orca__driver_poll(w->driver) : 0;
+	if (!w->driver)
+		return 0;
+	w->reaping = true;
+	size_t n = orca__driver_poll(w->driver);
+	w->reaping = false;
+	if (n)
+		notify_after_reap(w);
+	return n;
 }
 
 /* The LIFO slot (bounded), then the local queue. */
@@ -346,14 +366,17 @@ static void park(orca__worker *w)
 				      memory_order_seq_cst);
 		busy_end(w);
 		orca__stat_add(&w->stats.parks, 1);
+		w->reaping = true;
 		orca__driver_park(w->driver, deadline);
 		busy_begin(w);
 		atomic_store_explicit(&w->park_deadline, ORCA_NOT_PARKED, memory_order_relaxed);
 		fire_all_timers(w);
+		w->reaping = false;
 		if (w->lifo || !orca__rq_is_empty(&w->rq)) {
 			/* Own work (timers fired): idle.h step 4. If we were no longer listed,
 			 * a notifier counted us as searching. */
 			w->searching = !orca__idle_unpark_by_id(&rt->idle, w->index);
+			notify_after_reap(w);
 			break;
 		}
 		if (!orca__idle_is_parked(&rt->idle, w->index)) {

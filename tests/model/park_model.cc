@@ -422,8 +422,10 @@ struct runtime {
 			/* orca__driver_park: no timer armed, maybe other I/O in flight. */
 			driver_park(&w->parking, false, true);
 			if (w->lifo || !orca__rq_is_empty(&w->rq)) {
-				/* Own work: idle.h step 4. */
+				/* Own work: idle.h step 4, then notify_after_reap. */
 				w->searching = !orca__idle_unpark_by_id(&idle, w->index);
+				if (!w->searching && orca__rq_len(&w->rq) + (w->lifo ? 1u : 0u) > 1)
+					orca__notify_parked();
 				break;
 			}
 			if (!orca__idle_is_parked(&idle, w->index)) {
