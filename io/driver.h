@@ -45,8 +45,11 @@ typedef struct orca__driver_vtable {
 	/* Owner thread; no operation may be in flight. */
 	void (*destroy)(orca__driver *d);
 	/* Owner: submits what is queued and handles completions without blocking.
-	 * Returns how many operations completed. */
-	size_t (*poll)(orca__driver *d);
+	 * must_reap: also collect completions the kernel holds until it is entered
+	 * (io_uring's deferred task work), even with nothing to submit. Without it a
+	 * poll with nothing queued may make no system call (the park that follows
+	 * collects them). Returns how many operations completed. */
+	size_t (*poll)(orca__driver *d, bool must_reap);
 	/* Owner: sleeps until a completion, an unpark, or the CLOCK_MONOTONIC deadline
 	 * (< 0: none), submitting queued operations in the same system call. */
 	void (*park)(orca__driver *d, int64_t deadline_ns);
@@ -104,9 +107,9 @@ static inline void orca__driver_destroy(orca__driver *d)
 {
 	d->vt->destroy(d);
 }
-static inline size_t orca__driver_poll(orca__driver *d)
+static inline size_t orca__driver_poll(orca__driver *d, bool must_reap)
 {
-	return d->vt->poll(d);
+	return d->vt->poll(d, must_reap);
 }
 static inline void orca__driver_park(orca__driver *d, int64_t deadline_ns)
 {

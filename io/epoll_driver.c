@@ -704,8 +704,10 @@ static void after_wait(epoll_driver *d, int n)
 		handle_events(d, n);
 }
 
-static size_t ep_poll(orca__driver *base)
+/* must_reap is io_uring's: a readiness event is never held back in the kernel. */
+static size_t ep_poll(orca__driver *base, bool must_reap)
 {
+	(void)must_reap;
 	epoll_driver *d = as_ep(base);
 	size_t n = drain_cancel_requests(d);
 	if (d->inflight == 0)
@@ -739,7 +741,7 @@ static void ep_park(orca__driver *base, int64_t deadline_ns)
 	epoll_driver *d = as_ep(base);
 	drain_cancel_requests(d);
 	if (!orca__parking_begin(&d->park)) {
-		ep_poll(base);
+		ep_poll(base, true);
 		return;
 	}
 	int n = wait_events(d, deadline_ns);

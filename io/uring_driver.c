@@ -21,7 +21,6 @@
  */
 #include <errno.h>
 #include <liburing.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,15 +31,6 @@
 #include "panic.h"
 
 #define ORCA_RING_ENTRIES 1024
-/* Batched parking (kernel 6.12+, IORING_FEAT_MIN_TIMEOUT): with at least
- * ORCA_PARK_BATCH_INFLIGHT operations in flight, a parking worker asks to be woken
- * by ORCA_PARK_BATCH_NR completions, or by any after ORCA_PARK_MIN_WAIT_US. */
-#define ORCA_PARK_BATCH_INFLIGHT 32
-#define ORCA_PARK_BATCH_NR 16
-#define ORCA_PARK_MIN_WAIT_US 50
-#ifndef IORING_FEAT_MIN_TIMEOUT
-#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
-#endif
 #define UD_CANCEL ((uint64_t)0)   /* completions of our async-cancel SQEs */
 #define UD_EVENTFD ((uint64_t)1)  /* the armed read of the wake-up eventfd */
 
@@ -50,8 +40,6 @@ typedef struct uring_driver {
 	unsigned setup_flags;
 	bool defer_taskrun;
 	bool recv_poll_first; /* the kernel takes IORING_RECVSEND_POLL_FIRST (5.19+) */
-	bool batch_park;      /* IORING_FEAT_MIN_TIMEOUT, and ORCA_PARK_BATCH is not 0 */
-	bool ring_registered; /* io_uring_register_ring_fd worked */
 	uint64_t eventfd_buf;
 	bool eventfd_armed;
 	unsigned queued;   /* SQEs prepared, not yet submitted */
@@ -94,9 +82,6 @@ static int setup_ring(uring_driver *d)
 			/* SINGLE_ISSUER came in 6.0, after POLL_FIRST (5.19): a kernel that
 			 * took it takes the flag too. */
 			d->recv_poll_first = attempts[i] & IORING_SETUP_SINGLE_ISSUER;
-			const char *batch = getenv("ORCA_PARK_BATCH");
-			d->batch_park = (p.features & IORING_FEAT_MIN_TIMEOUT) &&
-					!(batch && strcmp(batch, "0") == 0);
 			return 0;
 		}
 		if (err != -EINVAL)
@@ -137,8 +122,7 @@ orca__driver *orca__uring_driver_create(unsigned worker_index, int *err)
 		return NULL;
 	}
 	/* Registering the ring fd saves an fdget/fdput per enter. */
-	d->ring_registered = io_uring_register_ring_fd(&d->ring) == 1;
-	bool registered = d->ring_registered;
+	bool registered = io_uring_register_ring_fd(&d->ring) == 1;
 	orca__cancel_list_init(&d->cancels);
 	snprintf(d->describe, sizeof(d->describe),
 		 "worker %u: io_uring %u entries%s%s%s%s", worker_index, ORCA_RING_ENTRIES,
@@ -177,22 +161,18 @@ static void uring_destroy(orca__driver *base)
 	free(d);
 }
 
-static void note_submitted(uring_driver *d, int r)
-{
-	orca__count(&d->counters.enters, 1);
-	if (r > 0) {
-		orca__count(&d->counters.submitted, (uint64_t)r);
-		d->queued -= (unsigned)r < d->queued ? (unsigned)r : d->queued;
-	}
-}
-
 /* An SQE, submitting what is queued if the SQ ring is full. */
 static struct io_uring_sqe *get_sqe(uring_driver *d)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
 	if (sqe)
 		return sqe;
-	note_submitted(d, io_uring_submit(&d->ring));
+	int n = io_uring_submit(&d->ring);
+	orca__count(&d->counters.enters, 1);
+	if (n > 0) {
+		orca__count(&d->counters.submitted, (uint64_t)n);
+		d->queued -= (unsigned)n < d->queued ? (unsigned)n : d->queued;
+	}
 	return io_uring_get_sqe(&d->ring);
 }
 
@@ -344,13 +324,26 @@ static size_t reap(uring_driver *d)
 	return ops;
 }
 
-static size_t poll_ring(uring_driver *d)
+static void note_submitted(uring_driver *d, int r)
+{
+	orca__count(&d->counters.enters, 1);
+	if (r > 0) {
+		orca__count(&d->counters.submitted, (uint64_t)r);
+		d->queued -= (unsigned)r < d->queued ? (unsigned)r : d->queued;
+	}
+}
+
+static size_t poll_ring(uring_driver *d, bool must_reap)
 {
 	drain_cancel_requests(d);
 	/* With DEFER_TASKRUN (and COOP_TASKRUN) completions are only posted when we
 	 * enter the kernel; it flags pending work in the SQ ring (TASKRUN_FLAG) so an
-	 * idle ring costs no system call. */
-	bool work = IO_URING_READ_ONCE(*d->ring.sq.kflags) & IORING_SQ_TASKRUN;
+	 * idle ring costs no system call. Only a must_reap poll enters for that flag
+	 * alone: the worker's maintenance tick, so a worker that never runs out of
+	 * tasks still collects completions. A worker out of tasks with nothing to
+	 * submit parks next, and the park collects them: entering here too made the
+	 * echo server slower (benchmarks/RESULTS.md, "Reaping when out of tasks"). */
+	bool work = must_reap && (IO_URING_READ_ONCE(*d->ring.sq.kflags) & IORING_SQ_TASKRUN);
 	if (d->queued || work) {
 		int r = d->defer_taskrun || work ? io_uring_submit_and_get_events(&d->ring)
 						 : io_uring_submit(&d->ring);
@@ -359,68 +352,9 @@ static size_t poll_ring(uring_driver *d)
 	return reap(d);
 }
 
-static size_t uring_poll(orca__driver *base)
+static size_t uring_poll(orca__driver *base, bool must_reap)
 {
-	return poll_ring(as_uring(base));
-}
-
-/* Arms the read of the wake-up eventfd that ends a park. With batched parking it
- * is linked to a NOP whose success posts nothing: the kernel wakes a waiter at
- * once for linked requests' completions instead of counting them towards the
- * batch (io_req_local_work_add drops IOU_F_TWQ_LAZY_WAKE for them), so an unpark
- * is never held back by the minimum wait. */
-static void arm_wakeup_read(uring_driver *d)
-{
-	if (d->batch_park && io_uring_sq_space_left(&d->ring) < 2)
-		note_submitted(d, io_uring_submit(&d->ring)); /* room for both: keep the link whole */
-	struct io_uring_sqe *sqe = get_sqe(d);
-	if (!sqe)
-		orca__panic("driver: no SQE for the wake-up read");
-	io_uring_prep_read(sqe, d->park.eventfd, &d->eventfd_buf, sizeof(d->eventfd_buf), 0);
-	io_uring_sqe_set_data64(sqe, UD_EVENTFD);
-	d->queued++;
-	d->eventfd_armed = true;
-	if (!d->batch_park)
-		return;
-	sqe->flags |= IOSQE_IO_LINK;
-	struct io_uring_sqe *nop = get_sqe(d);
-	if (!nop)
-		orca__panic("driver: no SQE for the wake-up read's link");
-	io_uring_prep_nop(nop);
-	nop->flags |= IOSQE_CQE_SKIP_SUCCESS;
-	io_uring_sqe_set_data64(nop, UD_CANCEL);
-	d->queued++;
-}
-
-/* io_uring_submit_and_wait_timeout with a minimum wait (liburing 2.8's
- * io_uring_submit_and_wait_min_timeout; Debian 12 has 2.3): submits what is
- * queued, then sleeps until nr completions, or until at least one once min_us have
- * passed, or until *ts. The SQ tail is published as liburing's flush does. The
- * struct's `pad` field is the kernel's min_wait_usec since 6.12. */
-static int submit_and_wait_min(uring_driver *d, unsigned nr, unsigned min_us,
-			       struct __kernel_timespec *ts)
-{
-	struct io_uring_sq *sq = &d->ring.sq;
-	unsigned tail = sq->sqe_tail;
-	if (sq->sqe_head != tail) {
-		sq->sqe_head = tail;
-		io_uring_smp_store_release(sq->ktail, tail);
-	}
-	unsigned to_submit = tail - io_uring_smp_load_acquire(sq->khead);
-	struct io_uring_getevents_arg arg = {
-		.sigmask = 0,
-		.sigmask_sz = _NSIG / 8,
-		.pad = min_us,
-		.ts = (uint64_t)(uintptr_t)ts,
-	};
-	unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
-	int fd = d->ring.ring_fd;
-	if (d->ring_registered) {
-		flags |= IORING_ENTER_REGISTERED_RING;
-		fd = d->ring.enter_ring_fd;
-	}
-	return io_uring_enter2((unsigned)fd, to_submit, nr, flags, (sigset_t *)(void *)&arg,
-			       sizeof(arg));
+	return poll_ring(as_uring(base), must_reap);
 }
 
 static void uring_park(orca__driver *base, int64_t deadline_ns)
@@ -428,11 +362,18 @@ static void uring_park(orca__driver *base, int64_t deadline_ns)
 	uring_driver *d = as_uring(base);
 	drain_cancel_requests(d);
 	if (!orca__parking_begin(&d->park)) {
-		poll_ring(d);
+		poll_ring(d, true);
 		return;
 	}
-	if (!d->eventfd_armed)
-		arm_wakeup_read(d);
+	if (!d->eventfd_armed) {
+		struct io_uring_sqe *sqe = get_sqe(d);
+		if (!sqe)
+			orca__panic("driver: no SQE for the wake-up read");
+		io_uring_prep_read(sqe, d->park.eventfd, &d->eventfd_buf, sizeof(d->eventfd_buf), 0);
+		io_uring_sqe_set_data64(sqe, UD_EVENTFD);
+		d->queued++;
+		d->eventfd_armed = true;
+	}
 	struct __kernel_timespec ts, *tsp = NULL;
 	if (deadline_ns >= 0) {
 		int64_t left = orca__ns_left(deadline_ns);
@@ -441,23 +382,12 @@ static void uring_park(orca__driver *base, int64_t deadline_ns)
 		tsp = &ts;
 	}
 	if (!tsp || ts.tv_sec || ts.tv_nsec) {
-		int r;
-		if (d->batch_park && d->inflight >= ORCA_PARK_BATCH_INFLIGHT) {
-			/* Many operations in flight: a worker woken by each completion
-			 * alone spends more on waking than on the work (an echo server at
-			 * 256 connections reaped about one completion per wake-up). The
-			 * minimum wait only holds back completions that come within
-			 * ORCA_PARK_MIN_WAIT_US of parking; later ones wake at once, and
-			 * an unpark always does (the eventfd read is linked: eager wake). */
-			r = submit_and_wait_min(d, ORCA_PARK_BATCH_NR, ORCA_PARK_MIN_WAIT_US, tsp);
-		} else {
-			struct io_uring_cqe *cqe;
-			r = io_uring_submit_and_wait_timeout(&d->ring, &cqe, 1, tsp, NULL);
-		}
+		struct io_uring_cqe *cqe;
+		int r = io_uring_submit_and_wait_timeout(&d->ring, &cqe, 1, tsp, NULL);
 		note_submitted(d, r);
 	}
 	orca__parking_done(&d->park);
-	poll_ring(d);
+	poll_ring(d, true);
 }
 
 static void uring_unpark(orca__driver *base)

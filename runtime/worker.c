@@ -216,13 +216,14 @@ static void notify_after_reap(orca__worker *w)
 		orca__notify_parked(w->rt);
 }
 
-/* Submits queued I/O and handles completions; returns how many completed. */
-static size_t poll_driver(orca__worker *w)
+/* Submits queued I/O and handles completions; returns how many completed.
+ * must_reap: orca__driver_poll's (the maintenance tick's poll). */
+static size_t poll_driver(orca__worker *w, bool must_reap)
 {
 	if (!w->driver)
 		return 0;
 	w->reaping = true;
-	size_t n = orca__driver_poll(w->driver);
+	size_t n = orca__driver_poll(w->driver, must_reap);
 	w->reaping = false;
 	if (n)
 		notify_after_reap(w);
@@ -250,7 +251,7 @@ static orca__task *next_local(orca__worker *w)
 {
 	if (--w->maintenance_in == 0) {
 		w->maintenance_in = ORCA_GLOBAL_INTERVAL;
-		poll_driver(w);
+		poll_driver(w, true);
 		fire_timers(w);
 		orca__task *t = pull_inject(w);
 		if (t)
@@ -420,7 +421,7 @@ void *orca__worker_main(void *arg)
 			 * is refreshed here too (observe.h): the tasks this wakes are
 			 * stamped with it. */
 			w->clock = orca_now();
-			poll_driver(w);
+			poll_driver(w, false);
 			fire_all_timers(w);
 			t = next_local(w);
 		}
