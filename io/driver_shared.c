@@ -133,4 +133,5 @@ void orca__counters_read(orca__driver_counters *c, orca__driver_stats *out)
 	out->enters = atomic_load_explicit(&c->enters, memory_order_relaxed);
 	out->submitted = atomic_load_explicit(&c->submitted, memory_order_relaxed);
 	out->completions = atomic_load_explicit(&c->completions, memory_order_relaxed);
+	out->accept_arms = atomic_load_explicit(&c->accept_arms, memory_order_relaxed);
 }
