@@ -78,10 +78,15 @@ static uring_driver *as_uring(orca__driver *d)
 
 static int setup_ring(uring_driver *d)
 {
-	/* Newest flags first; each failure (older kernel) drops the newest. */
+	/* Newest flags first; each failure (older kernel) drops the newest.
+	 * TASKRUN_FLAG makes the kernel raise IORING_SQ_TASKRUN when completions
+	 * wait for us to enter (poll_ring reads it): without it the flag is never
+	 * set, and a worker whose tasks never ran out (always-ready tasks) did not
+	 * reap a single completion until it parked. */
 	static const unsigned attempts[] = {
-		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
-		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL,
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL,
 		0,
 	};
 	int err = -ENOSYS;
@@ -510,13 +515,13 @@ static void note_submitted(uring_driver *d, int r)
 static size_t poll_ring(uring_driver *d)
 {
 	drain_cancel_requests(d);
-	/* With DEFER_TASKRUN completions are only posted when we enter the kernel; it
-	 * flags pending work in the SQ ring so an idle ring costs no system call. */
-	bool work = d->defer_taskrun ? IO_URING_READ_ONCE(*d->ring.sq.kflags) & IORING_SQ_TASKRUN
-				     : false;
+	/* With DEFER_TASKRUN (and COOP_TASKRUN) completions are only posted when we
+	 * enter the kernel; it flags pending work in the SQ ring (TASKRUN_FLAG) so an
+	 * idle ring costs no system call. */
+	bool work = IO_URING_READ_ONCE(*d->ring.sq.kflags) & IORING_SQ_TASKRUN;
 	if (d->queued || work) {
-		int r = d->defer_taskrun ? io_uring_submit_and_get_events(&d->ring)
-					 : io_uring_submit(&d->ring);
+		int r = d->defer_taskrun || work ? io_uring_submit_and_get_events(&d->ring)
+						 : io_uring_submit(&d->ring);
 		note_submitted(d, r);
 	}
 	return reap(d);
