@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <ostream>
 #include <string>
 
 #include "test_support.h"
@@ -22,6 +23,14 @@ struct IoParam {
 	orca_backend backend;
 	bool oneshot_accept = false; // io_uring: ORCA_ACCEPT_MULTISHOT=0
 };
+
+// For gtest's test names and messages (the default prints the struct's bytes,
+// padding included).
+inline void PrintTo(const IoParam &p, std::ostream *os)
+{
+	*os << p.workers << " workers, backend " << (int)p.backend
+	    << (p.oneshot_accept ? ", one-shot accept" : "");
+}
 
 inline const char *backend_name(orca_backend b)
 {
