@@ -253,10 +253,7 @@ static void complete_waiter(orca__listener *l, orca__op *op, int res)
 {
 	orca__op_lock(op);
 	bool cancelling = op->state == ORCA_OP_CANCELLING;
-	op->res = res;
-	op->state = ORCA_OP_COMPLETED;
-	orca_waker w = op->waker;
-	op->waker = (orca_waker){0};
+	orca_waker w = orca__op_set_completed(op, res);
 	orca__op_unlock(op);
 	/* op may be gone from here on. */
 	orca_waker_wake(&w);
@@ -325,10 +322,7 @@ void orca__listener_cancel_op(orca__op *op)
 	pthread_mutex_unlock(&l->lock);
 	if (found) {
 		orca__op_lock(op);
-		op->res = -ECANCELED;
-		op->state = ORCA_OP_COMPLETED;
-		orca_waker w = op->waker;
-		op->waker = (orca_waker){0};
+		orca_waker w = orca__op_set_completed(op, -ECANCELED);
 		orca__op_unlock(op);
 		orca_waker_wake(&w);
 	}

@@ -112,6 +112,16 @@ static inline void orca__op_unlock(orca__op *op)
 {
 	atomic_flag_clear_explicit(&op->lock, memory_order_release);
 }
+/* Under op's lock, by whoever finishes it: stores res, marks it COMPLETED and takes
+ * its waker, to be woken after the unlock (when op may already be gone). */
+static inline orca_waker orca__op_set_completed(orca__op *op, int32_t res)
+{
+	op->res = res;
+	op->state = ORCA_OP_COMPLETED;
+	orca_waker w = op->waker;
+	op->waker = (orca_waker){0};
+	return w;
+}
 
 /* Start op on d (owner thread): ORCA__SUBMIT_PENDING, ORCA__SUBMIT_DONE (result in
  * op->res) or -errno. */

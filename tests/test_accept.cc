@@ -29,11 +29,35 @@ namespace {
 // its multishot is cancelled.
 const int queue_cap = 64;
 
+int open_fds();
+
 class Accept : public orca_test::IoRuntimeTest {
 protected:
+	int base = 0; // fds open when the test began
+	void SetUp() override
+	{
+		orca_test::IoRuntimeTest::SetUp();
+		base = open_fds();
+	}
 	bool multishot() const
 	{
 		return GetParam().backend == ORCA_BACKEND_IO_URING && !GetParam().oneshot_accept;
+	}
+	// A listener on a free loopback port (*port).
+	static int listen_local(int *port)
+	{
+		int lfd = orca_tcp_listen("127.0.0.1", 0, 4096, 0);
+		if (lfd >= 0)
+			*port = orca_socket_port(lfd);
+		return lfd;
+	}
+	// Closes the clients and the listener (orca_close); then no fd may be left over.
+	void close_all(int lfd, const std::vector<int> &clients)
+	{
+		for (int fd : clients)
+			close(fd);
+		EXPECT_EQ(0, orca_test::close_listener(rt, lfd));
+		EXPECT_EQ(base, open_fds()) << "an fd leaked";
 	}
 };
 INSTANTIATE_TEST_SUITE_P(Io, Accept, orca_test::io_params_with_oneshot_accept(),
@@ -131,11 +155,10 @@ intptr_t accept_until_aborted(void *arg)
 
 TEST_P(Accept, ManyClientsAtOnceAreEachAcceptedExactlyOnce)
 {
-	int base = open_fds();
 	Acceptors a;
-	a.lfd = orca_tcp_listen("127.0.0.1", 0, 4096, 0);
+	int port = 0;
+	a.lfd = listen_local(&port);
 	ASSERT_GE(a.lfd, 0);
-	int port = orca_socket_port(a.lfd);
 	std::vector<orca_task *> acceptors(4);
 	for (auto &h : acceptors)
 		ASSERT_EQ(0, orca_spawn_on(rt, &h, accept_until_aborted, &a));
@@ -224,11 +247,10 @@ intptr_t slow_acceptor(void *arg)
 
 TEST_P(Accept, ConnectionsQueueWhileTheAcceptorIsSlow)
 {
-	int base = open_fds();
 	Slow s;
-	s.lfd = orca_tcp_listen("127.0.0.1", 0, 4096, 0);
+	int port = 0;
+	s.lfd = listen_local(&port);
 	ASSERT_GE(s.lfd, 0);
-	int port = orca_socket_port(s.lfd);
 	s.first_batch = 1 + 2 * queue_cap;
 	s.total = s.first_batch + 10;
 	orca_task *h;
@@ -269,10 +291,7 @@ TEST_P(Accept, ConnectionsQueueWhileTheAcceptorIsSlow)
 	}
 	for (int fd : s.fds)
 		close(fd);
-	for (int fd : clients)
-		close(fd);
-	EXPECT_EQ(0, orca_test::close_listener(rt, s.lfd));
-	EXPECT_EQ(base, open_fds());
+	close_all(s.lfd, clients);
 }
 
 // ---- abort and timeout ------------------------------------------------------------------
@@ -314,10 +333,9 @@ TEST_P(Accept, AbortedAcceptsLoseNoConnection)
 {
 	// An abort racing with a client: the accept returns -ECANCELED, or the fd it
 	// got anyway. Either way every client is accepted exactly once in the end.
-	int base = open_fds();
-	int lfd = orca_tcp_listen("127.0.0.1", 0, 4096, 0);
+	int port = 0;
+	int lfd = listen_local(&port);
 	ASSERT_GE(lfd, 0);
-	int port = orca_socket_port(lfd);
 	const int rounds = (int)orca_test::scaled(300);
 	int accepted = 0, cancelled = 0;
 	std::vector<int> clients;
@@ -349,10 +367,7 @@ TEST_P(Accept, AbortedAcceptsLoseNoConnection)
 	EXPECT_EQ(0, orca_test::run_task(rt, drain_accepts, &d));
 	EXPECT_EQ(rounds, accepted + d.got) << accepted << " accepted, " << cancelled
 					   << " cancelled, " << d.got << " drained";
-	for (int fd : clients)
-		close(fd);
-	EXPECT_EQ(0, orca_test::close_listener(rt, lfd));
-	EXPECT_EQ(base, open_fds());
+	close_all(lfd, clients);
 }
 
 struct Timeouts {
@@ -384,11 +399,10 @@ intptr_t accept_with_short_timeouts(void *arg)
 
 TEST_P(Accept, TimeoutsRacingWithClientsLoseNone)
 {
-	int base = open_fds();
 	Timeouts t;
-	t.lfd = orca_tcp_listen("127.0.0.1", 0, 4096, 0);
+	int port = 0;
+	t.lfd = listen_local(&port);
 	ASSERT_GE(t.lfd, 0);
-	int port = orca_socket_port(t.lfd);
 	t.want = (int)orca_test::scaled(200);
 	orca_task *h;
 	ASSERT_EQ(0, orca_spawn_on(rt, &h, accept_with_short_timeouts, &t));
@@ -404,10 +418,7 @@ TEST_P(Accept, TimeoutsRacingWithClientsLoseNone)
 	EXPECT_GE(t.first_took, ORCA_MSEC(30));
 	EXPECT_LT(t.first_took, ORCA_SEC(2));
 	EXPECT_EQ(t.want, t.got);
-	for (int fd : clients)
-		close(fd);
-	EXPECT_EQ(0, orca_test::close_listener(rt, t.lfd));
-	EXPECT_EQ(base, open_fds());
+	close_all(t.lfd, clients);
 }
 
 // ---- an acceptor that moves between workers -------------------------------------------------
@@ -449,11 +460,10 @@ intptr_t moving_acceptor(void *arg)
 
 TEST_P(Accept, AnAcceptorMovingBetweenWorkersGetsEveryClient)
 {
-	int base = open_fds();
 	Mover m;
-	m.lfd = orca_tcp_listen("127.0.0.1", 0, 4096, 0);
+	int port = 0;
+	m.lfd = listen_local(&port);
 	ASSERT_GE(m.lfd, 0);
-	int port = orca_socket_port(m.lfd);
 	m.want = (int)orca_test::scaled(200);
 	orca_task *h;
 	ASSERT_EQ(0, orca_spawn_on(rt, &h, moving_acceptor, &m));
@@ -475,10 +485,7 @@ TEST_P(Accept, AnAcceptorMovingBetweenWorkersGetsEveryClient)
 	EXPECT_EQ(0, orca_join(h, nullptr));
 	EXPECT_EQ(m.want, m.got.load());
 	RecordProperty("acceptor_threads", (int)m.threads.size());
-	for (int fd : clients)
-		close(fd);
-	EXPECT_EQ(0, orca_test::close_listener(rt, m.lfd));
-	EXPECT_EQ(base, open_fds());
+	close_all(m.lfd, clients);
 }
 
 // ---- closing the listener, freeing the runtime ------------------------------------------------
@@ -508,10 +515,9 @@ bool all_hung_up(const std::vector<int> &fds, int ms)
 
 TEST_P(Accept, ClosingAListenerClosesItsQueueAndFreesThePort)
 {
-	int base = open_fds();
-	int lfd = orca_tcp_listen("127.0.0.1", 0, 4096, 0);
+	int port = 0;
+	int lfd = listen_local(&port);
 	ASSERT_GE(lfd, 0);
-	int port = orca_socket_port(lfd);
 	// One accept arms the multishot; the clients after it are queued in the
 	// listener (multishot) or the backlog.
 	orca_task *h;
@@ -575,10 +581,9 @@ TEST_P(Accept, CloseEndsAnAcceptWaitingOnTheListenerWithEbadf)
 
 TEST_P(Accept, FreeingTheRuntimeEndsArmedMultishotsAndClosesTheirQueues)
 {
-	int base = open_fds();
-	int lfd = orca_tcp_listen("127.0.0.1", 0, 4096, 0);
+	int port = 0;
+	int lfd = listen_local(&port);
 	ASSERT_GE(lfd, 0);
-	int port = orca_socket_port(lfd);
 	orca_runtime *second = nullptr;
 	ASSERT_EQ(0, create_runtime(&second));
 	orca_task *h;
