@@ -57,7 +57,9 @@ static inline intptr_t accept_loop(void *arg)
 		if (orca_spawn(NULL, a->handler, (void *)(intptr_t)fd) != 0)
 			close(fd);
 	}
-	close(lfd);
+	/* orca_close, not close(2): the listener's multishot accept (io_uring) holds
+	 * the kernel's listener until orca_close ends it (net.h). */
+	orca_close(lfd);
 	return 0;
 }
 

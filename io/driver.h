@@ -33,6 +33,7 @@ typedef struct orca__driver_stats {
 	uint64_t enters;      /* waiting/reaping system calls (io_uring_enter, epoll_wait) */
 	uint64_t submitted;   /* io_uring: SQEs handed to the kernel; epoll: fds armed */
 	uint64_t completions; /* operations completed by the driver */
+	uint64_t accept_arms; /* io_uring: multishot accepts armed (first time and again) */
 } orca__driver_stats;
 
 /* The submit results besides -errno. */
@@ -67,6 +68,10 @@ typedef struct orca__driver_vtable {
 	int (*submit)(orca__driver *d, struct orca__op *op);
 	/* Any thread: cancel op, which d holds (op.h: state already CANCELLING). */
 	void (*cancel)(orca__driver *d, struct orca__op *op);
+	/* Owner, after its last task, before the thread exits: end what the driver
+	 * keeps armed of its own accord (io_uring: multishot accepts, listener.h) and
+	 * reap their completions, so destroy finds nothing in flight. May be NULL. */
+	void (*retire)(orca__driver *d);
 } orca__driver_vtable;
 
 /* The head of every backend's driver struct. */
@@ -130,6 +135,11 @@ static inline const char *orca__driver_describe(orca__driver *d)
 static inline void orca__driver_stats_read(orca__driver *d, orca__driver_stats *out)
 {
 	d->vt->stats(d, out);
+}
+static inline void orca__driver_retire(orca__driver *d)
+{
+	if (d->vt->retire)
+		d->vt->retire(d);
 }
 
 #endif

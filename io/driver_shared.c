@@ -109,10 +109,7 @@ void orca__op_complete(orca__cancel_list *l, orca__op *op, int32_t res)
 	orca__op_lock(op);
 	if (atomic_load_explicit(&op->cancel_queued, memory_order_relaxed))
 		unlink_request(l, op);
-	op->res = res;
-	op->state = ORCA_OP_COMPLETED;
-	orca_waker w = op->waker;
-	op->waker = (orca_waker){0};
+	orca_waker w = orca__op_set_completed(op, res);
 	orca__op_unlock(op);
 	/* op may be gone from here on; the waker holds its own reference. */
 	orca_waker_wake(&w);
@@ -133,4 +130,5 @@ void orca__counters_read(orca__driver_counters *c, orca__driver_stats *out)
 	out->enters = atomic_load_explicit(&c->enters, memory_order_relaxed);
 	out->submitted = atomic_load_explicit(&c->submitted, memory_order_relaxed);
 	out->completions = atomic_load_explicit(&c->completions, memory_order_relaxed);
+	out->accept_arms = atomic_load_explicit(&c->accept_arms, memory_order_relaxed);
 }

@@ -94,7 +94,7 @@ int64_t orca__ns_left(int64_t deadline_ns);
 /* ---- counters ------------------------------------------------------------------------ */
 
 typedef struct orca__driver_counters {
-	_Atomic uint64_t enters, submitted, completions;
+	_Atomic uint64_t enters, submitted, completions, accept_arms;
 } orca__driver_counters;
 
 /* Owner-only writer: a relaxed load + store, no locked instruction. */

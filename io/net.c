@@ -1,5 +1,6 @@
 /* TCP/UDP conveniences (include/orca/net.h): resolution on the blocking pool,
- * listen, connect, bind, options.
+ * listen, connect, bind, options. orca_tcp_listen registers its listeners for
+ * multishot accept (listener.h).
  *
  * Sockets are left in blocking mode, so code that uses them without Orca gets what it
  * expects: io_uring completes an operation on a blocking socket when it is ready (it
@@ -20,6 +21,8 @@
 #include <orca/blocking.h>
 #include <orca/net.h>
 #include <orca/task.h>
+
+#include "listener.h"
 
 /* Shared by the caller and the pool thread: whichever lets go last frees it (the
  * caller may be aborted and leave while the resolver still runs). The strings are
@@ -217,7 +220,10 @@ int orca_tcp_listen(const char *host, uint16_t port, int backlog, int flags)
 {
 	if (flags & ~(ORCA_LISTEN_REUSEPORT | ORCA_LISTEN_V6ONLY))
 		return -EINVAL;
-	return bind_any(host, port, SOCK_STREAM, flags, backlog);
+	int fd = bind_any(host, port, SOCK_STREAM, flags, backlog);
+	if (fd >= 0)
+		orca__listener_register(fd); /* multishot accept on io_uring (listener.h) */
+	return fd;
 }
 
 int orca_udp_bind(const char *host, uint16_t port)

@@ -1,6 +1,6 @@
 /* I/O operations as futures (orca_op) and the async twins of the blocking calls.
  * The state machine is in op.h; the backends' work in uring_driver.c and
- * epoll_driver.c. */
+ * epoll_driver.c; orca_close of a listener from orca_tcp_listen in listener.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #include <orca/runtime.h>
 #include <orca/task.h>
 
+#include "listener.h"
 #include "observe.h"
 #include "op.h"
 #include "panic.h"
@@ -84,13 +85,19 @@ static orca_poll op_poll(orca_future *f, orca_context *cx, intptr_t *out)
 		if (r == ORCA__SUBMIT_PENDING) {
 			if (op->mode == ORCA_OP_MODE_POOL)
 				return poll_pool_job(op, cx, out);
-			/* No completion can run before this worker polls its driver, so the
-			 * waker is stored after the submit: nothing to undo when it finished
-			 * at once. */
+			/* Only a listener's hand-off (op.h) can complete the op before this
+			 * worker polls its driver, so the waker is stored after the submit:
+			 * nothing to undo when it finished at once. */
 			op->mode = ORCA_OP_MODE_DRIVER;
-			orca_waker w = orca_waker_clone(cx->waker);
 			orca__op_lock(op);
-			op->waker = w;
+			if (op->state == ORCA_OP_COMPLETED) {
+				/* A listener's hand-off from another worker (op.h). */
+				op->state = ORCA_OP_DONE;
+				orca__op_unlock(op);
+				*out = op->res;
+				return ORCA_READY;
+			}
+			op->waker = orca_waker_clone(cx->waker);
 			orca__op_unlock(op);
 			return op_pending(op, cx);
 		}
@@ -430,6 +437,9 @@ int orca_shutdown(int fd, int how)
 
 int orca_close(int fd)
 {
+	int r;
+	if (orca__listener_close(fd, &r))
+		return r; /* a listener of orca_tcp_listen: its multishot ends first */
 	orca_op op;
 	orca_op_close(&op, fd);
 	return (int)orca_await(&op.base);

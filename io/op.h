@@ -19,7 +19,11 @@
  * Cross-thread cancel (both backends): the request is put on the owning driver's
  * cancel list under the op's lock and only while the op is CANCELLING; the driver
  * takes a completing op off that list under the op's lock before marking it
- * COMPLETED. So the list never holds an op whose await may have returned. */
+ * COMPLETED. So the list never holds an op whose await may have returned.
+ *
+ * An accept on a listener with multishot accept (io_uring, listener.h) is completed
+ * by whichever worker reaps the listener's CQE, possibly before the submitting poll
+ * stored its waker: op_poll looks for COMPLETED when it stores the waker. */
 #ifndef ORCA_IO_OP_H
 #define ORCA_IO_OP_H
 
@@ -88,8 +92,13 @@ typedef struct orca__op {
 		orca__driver *driver;  /* DRIVER mode: whose driver holds it */
 		struct orca_task *job; /* POOL mode: the blocking-pool task doing it */
 	};
-	struct orca__op *cancel_next;
-	struct orca__op *wait_next; /* epoll: next op on the same fd's waiter list */
+	union {
+		struct orca__op *cancel_next;     /* on the owning driver's cancel list */
+		struct orca__listener *listener;  /* io_uring accept waiting on a listener
+						   * (listener.h; never on a cancel list) */
+	};
+	struct orca__op *wait_next; /* epoll: next op on the same fd's waiter list;
+				     * io_uring: next accept waiting on the same listener */
 } orca__op;
 
 _Static_assert(sizeof(orca__op) <= sizeof(orca_op), "orca_op.priv must hold an orca__op");
@@ -102,6 +111,16 @@ static inline void orca__op_lock(orca__op *op)
 static inline void orca__op_unlock(orca__op *op)
 {
 	atomic_flag_clear_explicit(&op->lock, memory_order_release);
+}
+/* Under op's lock, by whoever finishes it: stores res, marks it COMPLETED and takes
+ * its waker, to be woken after the unlock (when op may already be gone). */
+static inline orca_waker orca__op_set_completed(orca__op *op, int32_t res)
+{
+	op->res = res;
+	op->state = ORCA_OP_COMPLETED;
+	orca_waker w = op->waker;
+	op->waker = (orca_waker){0};
+	return w;
 }
 
 /* Start op on d (owner thread): ORCA__SUBMIT_PENDING, ORCA__SUBMIT_DONE (result in

@@ -18,21 +18,36 @@
  * before the one that could submit a new op at the same address (the new op can only
  * be created after the old one's CQE was reaped, and reaping follows the submit), so
  * a cancel never hits a later op that reuses the memory.
+ *
+ * Multishot accept (listener.h): an accept on a listener from orca_tcp_listen does
+ * not get an SQE of its own when the kernel has IORING_ACCEPT_MULTISHOT (probed once
+ * per process; ORCA_ACCEPT_MULTISHOT=0 turns it off): listener.c hands it an fd the
+ * listener's multishot accepted. This file keeps the ring's side: the multishot's
+ * SQE (user_data: the listener's address with UD_LISTENER set), its CQEs, the list
+ * of listeners armed on this ring (owner only), and the list of cancels asked for
+ * by other threads (a mutex; drained by the owner like the op cancel list). Before
+ * its thread exits, a worker retires its driver: every multishot still armed here is
+ * cancelled and its last CQE reaped, so no accepted fd is left in the CQ ring.
  */
 #include <errno.h>
 #include <liburing.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "driver_shared.h"
+#include "listener.h"
 #include "op.h"
 #include "panic.h"
 
 #define ORCA_RING_ENTRIES 1024
 #define UD_CANCEL ((uint64_t)0)   /* completions of our async-cancel SQEs */
 #define UD_EVENTFD ((uint64_t)1)  /* the armed read of the wake-up eventfd */
+#define UD_LISTENER ((uint64_t)2) /* or'ed into a listener's address: its multishot */
 
 typedef struct uring_driver {
 	orca__driver base; /* first: the driver.h interface */
@@ -47,7 +62,13 @@ typedef struct uring_driver {
 	orca__parking park; /* its eventfd is read by the ring while parked */
 	orca__cancel_list cancels;
 	orca__driver_counters counters;
-	char describe[160];
+	bool multishot_accept; /* accepts on listeners use listener.h */
+	bool retiring;         /* the worker is exiting: do not arm again */
+	orca__listener *armed; /* listeners whose multishot is on this ring (owner) */
+	pthread_mutex_t stops_lock;
+	orca__listener *stops; /* cancels of multishots asked for by other threads */
+	_Atomic int stops_pending;
+	char describe[192];
 } uring_driver;
 
 static uring_driver *as_uring(orca__driver *d)
@@ -92,6 +113,56 @@ static int setup_ring(uring_driver *d)
 
 static const orca__driver_vtable uring_vtable;
 
+/* Whether the kernel takes IORING_ACCEPT_MULTISHOT (5.19+): a multishot accept on a
+ * listening AF_UNIX socket (autobound: no file, no port) on a plain ring, then its
+ * cancel. An older kernel fails the accept with -EINVAL at once; a new one ends it
+ * with -ECANCELED. Once per process. */
+static bool multishot_accept_works;
+static pthread_once_t multishot_accept_once = PTHREAD_ONCE_INIT;
+
+static void probe_multishot_accept(void)
+{
+	struct io_uring ring;
+	if (io_uring_queue_init(4, &ring, 0) != 0)
+		return;
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(sa_family_t)) == 0 && listen(s, 1) == 0) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_multishot_accept(sqe, s, NULL, NULL, SOCK_CLOEXEC);
+		io_uring_sqe_set_data64(sqe, 1);
+		io_uring_submit(&ring);
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_cancel64(sqe, 1, 0);
+		io_uring_sqe_set_data64(sqe, 2);
+		io_uring_submit(&ring);
+		for (int seen = 0; seen < 2; seen++) {
+			struct io_uring_cqe *cqe;
+			struct __kernel_timespec ts = {.tv_sec = 1, .tv_nsec = 0};
+			if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts) != 0)
+				break;
+			if (cqe->user_data == 1) {
+				multishot_accept_works = cqe->res == -ECANCELED;
+				if (cqe->res >= 0)
+					close(cqe->res); /* nobody connects to it, but be sure */
+			}
+			io_uring_cqe_seen(&ring, cqe);
+		}
+	}
+	if (s >= 0)
+		close(s);
+	io_uring_queue_exit(&ring);
+}
+
+static bool use_multishot_accept(void)
+{
+	const char *env = getenv("ORCA_ACCEPT_MULTISHOT");
+	if (env && strcmp(env, "0") == 0)
+		return false;
+	pthread_once(&multishot_accept_once, probe_multishot_accept);
+	return multishot_accept_works;
+}
+
 int orca__uring_probe(void)
 {
 	struct io_uring ring;
@@ -124,12 +195,16 @@ orca__driver *orca__uring_driver_create(unsigned worker_index, int *err)
 	/* Registering the ring fd saves an fdget/fdput per enter. */
 	bool registered = io_uring_register_ring_fd(&d->ring) == 1;
 	orca__cancel_list_init(&d->cancels);
+	pthread_mutex_init(&d->stops_lock, NULL);
+	d->multishot_accept = use_multishot_accept();
 	snprintf(d->describe, sizeof(d->describe),
-		 "worker %u: io_uring %u entries%s%s%s%s", worker_index, ORCA_RING_ENTRIES,
+		 "worker %u: io_uring %u entries%s%s%s%s, %s accept", worker_index,
+		 ORCA_RING_ENTRIES,
 		 (d->setup_flags & IORING_SETUP_SINGLE_ISSUER) ? " SINGLE_ISSUER" : "",
 		 d->defer_taskrun ? " DEFER_TASKRUN" : "",
 		 (d->setup_flags & IORING_SETUP_COOP_TASKRUN) ? " COOP_TASKRUN" : "",
-		 registered ? " registered-fd" : "");
+		 registered ? " registered-fd" : "",
+		 d->multishot_accept ? "multishot" : "one-shot");
 	orca__log_debug("%s", d->describe);
 	*err = 0;
 	return &d->base;
@@ -155,9 +230,12 @@ static void uring_destroy(orca__driver *base)
 	uring_driver *d = as_uring(base);
 	if (d->inflight)
 		orca__panic("driver: ring torn down with operations in flight");
+	if (d->armed)
+		orca__panic("driver: ring torn down with a multishot accept armed (not retired)");
 	io_uring_queue_exit(&d->ring);
 	orca__parking_destroy(&d->park);
 	orca__cancel_list_destroy(&d->cancels);
+	pthread_mutex_destroy(&d->stops_lock);
 	free(d);
 }
 
@@ -243,6 +321,16 @@ static void prep(uring_driver *d, struct io_uring_sqe *sqe, orca__op *op)
 static int uring_submit(orca__driver *base, orca__op *op)
 {
 	uring_driver *d = as_uring(base);
+	/* accept4 takes only these flags; anything else goes to the kernel to refuse. */
+	if (op->kind == ORCA_OP_ACCEPT && d->multishot_accept &&
+	    !(op->flags & ~(uint32_t)(SOCK_CLOEXEC | SOCK_NONBLOCK))) {
+		orca__listener *l = orca__listener_get(op->fd);
+		if (l) {
+			int r = orca__listener_accept(base, l, op);
+			orca__listener_put(l);
+			return r;
+		}
+	}
 	struct io_uring_sqe *sqe = get_sqe(d);
 	if (!sqe)
 		return -EBUSY;
@@ -269,12 +357,83 @@ static void uring_unpark(orca__driver *base);
 static void uring_cancel(orca__driver *base, orca__op *op)
 {
 	uring_driver *d = as_uring(base);
+	if (op->bflags & ORCA__OP_LISTENER_WAIT) {
+		/* Waiting on a listener, not on the ring: no trip to the owner. */
+		orca__listener_cancel_op(op);
+		return;
+	}
 	if (orca__driver_current() == base) {
 		queue_cancel_sqe(d, op);
 		return;
 	}
 	if (orca__cancel_list_push(&d->cancels, op))
 		uring_unpark(base);
+}
+
+/* ---- multishot accept (listener.h) ---------------------------------------------------- */
+
+static void queue_listener_cancel(uring_driver *d, orca__listener *l)
+{
+	struct io_uring_sqe *sqe = get_sqe(d);
+	if (!sqe)
+		orca__panic("driver: no SQE for a cancellation even after submitting");
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)l | UD_LISTENER, 0);
+	io_uring_sqe_set_data64(sqe, UD_CANCEL);
+	d->queued++;
+}
+
+void orca__uring_arm_accept(orca__driver *base, orca__listener *l, int fd)
+{
+	uring_driver *d = as_uring(base);
+	struct io_uring_sqe *sqe = get_sqe(d);
+	if (!sqe)
+		orca__panic("driver: no SQE for a multishot accept even after submitting");
+	io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)l | UD_LISTENER);
+	d->queued++;
+	*orca__listener_armed_next(l) = d->armed;
+	d->armed = l;
+	orca__count(&d->counters.accept_arms, 1);
+}
+
+void orca__uring_stop_accept(orca__driver *base, orca__listener *l)
+{
+	uring_driver *d = as_uring(base);
+	if (orca__driver_current() == base) {
+		queue_listener_cancel(d, l);
+		return;
+	}
+	pthread_mutex_lock(&d->stops_lock);
+	*orca__listener_stop_next(l) = d->stops;
+	d->stops = l;
+	pthread_mutex_unlock(&d->stops_lock);
+	atomic_store_explicit(&d->stops_pending, 1, memory_order_release);
+	uring_unpark(base);
+}
+
+static void unlink_listener(orca__listener **head, orca__listener *l,
+			    orca__listener **(*next)(orca__listener *))
+{
+	for (orca__listener **pp = head; *pp; pp = next(*pp)) {
+		if (*pp == l) {
+			*pp = *next(l);
+			*next(l) = NULL;
+			return;
+		}
+	}
+}
+
+void orca__uring_forget_accept(orca__driver *base, orca__listener *l)
+{
+	uring_driver *d = as_uring(base);
+	unlink_listener(&d->armed, l, orca__listener_armed_next);
+	/* A stop asked for by another thread may still be on the list if the
+	 * multishot ended by itself meanwhile: l may be freed after this. */
+	if (atomic_load_explicit(&d->stops_pending, memory_order_acquire)) {
+		pthread_mutex_lock(&d->stops_lock);
+		unlink_listener(&d->stops, l, orca__listener_stop_next);
+		pthread_mutex_unlock(&d->stops_lock);
+	}
 }
 
 /* Owner: turn cancel requests from other workers into cancel SQEs. */
@@ -284,6 +443,20 @@ static void drain_cancel_requests(uring_driver *d)
 		next = op->cancel_next;
 		queue_cancel_sqe(d, op);
 	}
+	if (!atomic_load_explicit(&d->stops_pending, memory_order_acquire))
+		return;
+	pthread_mutex_lock(&d->stops_lock);
+	atomic_store_explicit(&d->stops_pending, 0, memory_order_relaxed);
+	orca__listener *list = d->stops;
+	d->stops = NULL;
+	/* Queued under the mutex: a listener on the list is armed here (its
+	 * multishot's reference keeps it), and only this thread reaps its last CQE. */
+	for (orca__listener *l = list, *next; l; l = next) {
+		next = *orca__listener_stop_next(l);
+		*orca__listener_stop_next(l) = NULL;
+		queue_listener_cancel(d, l);
+	}
+	pthread_mutex_unlock(&d->stops_lock);
 }
 
 static void complete(uring_driver *d, orca__op *op, int32_t res)
@@ -313,6 +486,12 @@ static size_t reap(uring_driver *d)
 			continue;
 		if (ud == UD_EVENTFD) {
 			d->eventfd_armed = false;
+			continue;
+		}
+		if (ud & UD_LISTENER) {
+			orca__listener_cqe((orca__listener *)(uintptr_t)(ud & ~UD_LISTENER), cqe->res,
+					   cqe->flags & IORING_CQE_F_MORE, d->retiring);
+			ops++;
 			continue;
 		}
 		complete(d, (orca__op *)(uintptr_t)ud, cqe->res);
@@ -395,6 +574,25 @@ static void uring_unpark(orca__driver *base)
 	orca__parking_unpark(&as_uring(base)->park);
 }
 
+static void uring_retire(orca__driver *base)
+{
+	uring_driver *d = as_uring(base);
+	d->retiring = true;
+	drain_cancel_requests(d);
+	for (orca__listener *l = d->armed; l; l = *orca__listener_armed_next(l))
+		orca__listener_retire(l);
+	/* A cancel ends a multishot at once; a second is plenty. */
+	for (int rounds = 0; d->armed; rounds++) {
+		if (rounds == 10)
+			orca__panic("driver: a multishot accept did not end after its cancel");
+		struct io_uring_cqe *cqe;
+		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 100000000};
+		int r = io_uring_submit_and_wait_timeout(&d->ring, &cqe, 1, &ts, NULL);
+		note_submitted(d, r);
+		reap(d);
+	}
+}
+
 static const orca__driver_vtable uring_vtable = {
 	.name = "io_uring",
 	.destroy = uring_destroy,
@@ -406,4 +604,5 @@ static const orca__driver_vtable uring_vtable = {
 	.stats = uring_stats,
 	.submit = uring_submit,
 	.cancel = uring_cancel,
+	.retire = uring_retire,
 };

@@ -47,6 +47,7 @@ static void worker_metrics(orca__worker *w, int64_t now, orca_worker_metrics *m)
 		m->io_submitted = ds.submitted;
 		m->io_enters = ds.enters;
 		m->io_completions = ds.completions;
+		m->io_accept_arms = ds.accept_arms;
 	}
 	m->blocked_polls = load(&s->blocked_polls);
 	for (unsigned b = 0; b < ORCA_METRICS_BUCKETS; b++) {
@@ -104,6 +105,7 @@ int orca_runtime_metrics_sized(orca_runtime *rt, orca_metrics *m, size_t size)
 		t.io_submitted += w.io_submitted;
 		t.io_enters += w.io_enters;
 		t.io_completions += w.io_completions;
+		t.io_accept_arms += w.io_accept_arms;
 		t.blocked_polls += w.blocked_polls;
 		t.poll_time_samples += w.poll_time_samples;
 		for (unsigned b = 0; b < ORCA_METRICS_BUCKETS; b++)

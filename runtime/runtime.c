@@ -9,7 +9,8 @@
  *     until the deadline: then report -ETIMEDOUT and leave the workers running, as
  *     freeing a stack a task still runs on would be worse than a leak;
  *  4. stop the blocking pool's threads and the observer's watchdog; set stop,
- *     unpark every worker, join them.
+ *     unpark every worker, join them (each retires its I/O driver before it exits:
+ *     io_uring multishot accepts are cancelled and reaped, io/listener.h).
  * With ORCA_LOG=debug each step is logged.
  *
  * The I/O backend is chosen before the workers start (io/backend.c); each worker

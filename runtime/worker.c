@@ -434,6 +434,10 @@ void *orca__worker_main(void *arg)
 		}
 		park(w);
 	}
+	/* No task is left: end what the driver keeps armed by itself (multishot
+	 * accepts) while this thread, the ring's only submitter, is still here. */
+	if (w->driver)
+		orca__driver_retire(w->driver);
 	/* Shutdown: a parked-list entry would keep counting this worker as parked. */
 	orca__idle_unpark_by_id(&rt->idle, w->index);
 	busy_end(w);

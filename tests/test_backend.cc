@@ -101,7 +101,7 @@ intptr_t echo_round_trip(void *)
 	}
 	intptr_t sr = 0;
 	orca_join(srv, &sr);
-	close(lfd);
+	orca_close(lfd);
 	return ret ? ret : sr;
 }
 

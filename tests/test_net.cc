@@ -1,5 +1,5 @@
 // The network calls, on both I/O backends (io_uring and epoll, each with 1 and 2
-// workers): echo under load, short reads and writes, resets, fd exhaustion, slow
+// workers; io_uring also with one-shot accepts instead of multishot): echo under load, short reads and writes, resets, fd exhaustion, slow
 // clients, abort and timeouts, UDP, wakes of a parked worker, idle CPU with
 // listeners; and what a readiness backend must get right: a reader and a writer on
 // one fd, hang-ups waking both, fd numbers reused after close, cancels from other
@@ -28,13 +28,15 @@
 namespace {
 
 class Net : public orca_test::IoRuntimeTest {};
-INSTANTIATE_TEST_SUITE_P(Io, Net, orca_test::io_params(), orca_test::io_param_name);
+INSTANTIATE_TEST_SUITE_P(Io, Net, orca_test::io_params_with_oneshot_accept(),
+			 orca_test::io_param_name);
 
 // ---- an echo server as a task ------------------------------------------------------
 
 struct Server {
 	int lfd = -1;
 	int port = 0;
+	orca_runtime *rt = nullptr;
 	std::atomic<int> connections{0};
 	std::atomic<int> handlers_done{0};
 	orca_task *acceptor = nullptr;
@@ -80,6 +82,7 @@ intptr_t accept_loop(void *arg)
 
 void start_server(orca_runtime *rt, Server *s)
 {
+	s->rt = rt;
 	s->lfd = orca_tcp_listen("127.0.0.1", 0, 4096, 0);
 	ASSERT_GE(s->lfd, 0);
 	s->port = orca_socket_port(s->lfd);
@@ -91,7 +94,7 @@ void stop_server(Server *s)
 {
 	orca_abort(s->acceptor);
 	orca_join(s->acceptor, nullptr);
-	close(s->lfd);
+	EXPECT_EQ(0, orca_test::close_listener(s->rt, s->lfd));
 }
 
 int open_fds()
@@ -251,7 +254,7 @@ TEST_P(Net, PeerResetGivesAnErrorAndServerGoesOn)
 	EXPECT_EQ(0, orca_join(cli, nullptr));
 	EXPECT_EQ(0, orca_join(srv, nullptr));
 	EXPECT_TRUE(si.last == -ECONNRESET || si.last == -EPIPE) << si.last;
-	close(si.lfd);
+	EXPECT_EQ(0, orca_test::close_listener(rt, si.lfd));
 	// And a normal server still serves after a reset client.
 	Server s;
 	start_server(rt, &s);
@@ -403,7 +406,7 @@ TEST_P(Net, AbortBlockedRecvAcceptAndPipeRead)
 	ASSERT_EQ(1, read(p[0], &c, 1));
 	close(p[0]);
 	close(p[1]);
-	close(lfd);
+	EXPECT_EQ(0, orca_test::close_listener(rt, lfd));
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -443,7 +446,7 @@ intptr_t timeouts(void *)
 	took = orca_now() - t0;
 	for (int f : fillers)
 		close(f);
-	close(lfd);
+	orca_close(lfd);
 	if (fd >= 0) {
 		close(fd);
 		return -4;

@@ -82,10 +82,25 @@ ORCA_API ssize_t orca_recvfrom(int fd, void *buf, size_t n, int flags, struct so
 			       socklen_t *addrlen);
 ORCA_API ssize_t orca_sendto(int fd, const void *buf, size_t n, int flags,
 			     const struct sockaddr *addr, socklen_t addrlen);
-/* accept4(2): returns the new fd (SOCK_CLOEXEC always added) and fills addr. */
+/* accept4(2): returns the new fd (SOCK_CLOEXEC always added) and fills addr.
+ *
+ * On a listener from orca_tcp_listen on the io_uring backend (kernel 5.19+, unless
+ * ORCA_ACCEPT_MULTISHOT=0 is in the environment when the runtime starts), accepts
+ * share one multishot accept, armed on the first accept that has to wait: the
+ * kernel accepts each connection as it arrives, and an accept returns one at once
+ * if some are waiting (up to about 64 are taken ahead; beyond that they stay in the
+ * kernel's backlog). The results and errors are those of accept4 (-EMFILE when fds
+ * run out, ...), with three differences: addr is filled by getpeername(2) (one
+ * system call, only when addr is given), and *addrlen is 0 if the peer had already
+ * reset; an accept waiting when the listener is closed with orca_close returns
+ * -EBADF; connections taken ahead and not yet accepted when the listener is closed
+ * or the runtime freed are closed (their clients see the connection end). */
 ORCA_API int orca_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
 ORCA_API int orca_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 ORCA_API int orca_shutdown(int fd, int how);
+/* close(2). For a listener from orca_tcp_listen it first ends the listener's
+ * multishot accept (orca_accept) and waits for the kernel to let go of the socket, so
+ * the port is free when it returns; accepts waiting on it return -EBADF. */
 ORCA_API int orca_close(int fd);
 ORCA_API int orca_fsync(int fd);
 ORCA_API int orca_poll_fd(int fd, short events);

@@ -66,6 +66,9 @@ typedef struct orca_worker_metrics {
 	 * ones. */
 	uint64_t poll_time_samples;
 	uint64_t poll_time_histogram[ORCA_METRICS_BUCKETS];
+	/* io_uring: multishot accepts armed on its ring, the first and every later
+	 * time (after the queue of accepted connections filled, an error, a close). */
+	uint64_t io_accept_arms;
 } orca_worker_metrics;
 
 /* One poll in this many (per worker) is timed for the poll-time histogram. */
@@ -97,6 +100,7 @@ typedef struct orca_metrics {
 	uint64_t uptime_ns;             /* since orca_runtime_create */
 	uint64_t poll_time_samples;
 	uint64_t poll_time_histogram[ORCA_METRICS_BUCKETS];
+	uint64_t io_accept_arms;
 } orca_metrics;
 
 /* Fills the first `size` bytes of *m (size = sizeof(orca_metrics) as the caller

@@ -1,6 +1,7 @@
 /* TCP and UDP conveniences over the async calls in io.h: resolve, listen, connect,
- * bind, socket options. Sockets are plain fds: close them with close(2) or
- * orca_close, use setsockopt(2) for any option not wrapped here. */
+ * bind, socket options. Sockets are plain fds: use setsockopt(2) for any option not
+ * wrapped here, and close them with close(2) or orca_close -- except a listener from
+ * orca_tcp_listen, which must be closed with orca_close (see orca_tcp_listen). */
 #ifndef ORCA_NET_H
 #define ORCA_NET_H
 
@@ -27,8 +28,15 @@ ORCA_API int orca_getaddrinfo(const char *node, const char *service, const struc
 /* A listening TCP socket on host:port (host NULL or "" = all IPv4 and IPv6
  * addresses; "0.0.0.0", "::1", "localhost", names resolved with orca_getaddrinfo),
  * port 0 = any free port. SO_REUSEADDR is always set; backlog <= 0 means SOMAXCONN.
- * Returns the fd (non-blocking, close-on-exec) or -errno. Numeric addresses are
- * parsed without suspending; names may suspend. */
+ * Returns the fd (close-on-exec, left blocking: io.h) or -errno. Numeric addresses
+ * are parsed without suspending; names may suspend.
+ *
+ * On the io_uring backend, accepts on this listener share one multishot accept
+ * (orca_accept in io.h), which holds a reference to the kernel's socket: close the
+ * listener with orca_close, from a task. A close(2) would leave the socket listening
+ * (and the port taken) until up to 64 further connections were accepted into its
+ * queue, the runtime is freed, or the fd number is reused by another
+ * orca_tcp_listen. */
 ORCA_API int orca_tcp_listen(const char *host, uint16_t port, int backlog, int flags);
 
 /* Connects a TCP socket to host:port, trying each resolved address in turn, each

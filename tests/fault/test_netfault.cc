@@ -387,7 +387,7 @@ void stop_server(Server *s)
 			s->conn_errors++;
 	}
 	s->handlers.clear();
-	close(s->lfd);
+	orca_close(s->lfd); /* a listener of orca_tcp_listen: not close(2) (net.h) */
 }
 
 // ---- the clients --------------------------------------------------------------------
