@@ -18,7 +18,9 @@
 #   build/release/examples), EXAMPLES_DIR_B (a second build, run as server
 #   "orca-b": a before/after comparison in one run), BENCH_DIR (threads_* and echo_load; default
 #   build/release/benchmarks), SERVERS="orca orca-epoll threads tokio go",
-#   WORKLOADS="http64 http256 echo64 echo256", SYSCALLS=1 (also count syscalls per
+#   WORKLOADS="http64 http256 echo64 echo256" (also: "conn", connection churn against
+#   the echo servers with connect_load, 2 client threads: accepts/s and server CPU per
+#   connection), SYSCALLS=1 (also count syscalls per
 #   request with strace -c).
 # Load: wrk for HTTP; for echo this repo's echo_load (every byte checked), or the
 # peers' when it has not been built.
@@ -48,7 +50,7 @@ log() { printf '[run_servers %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
 	log "building the servers and the load generator (release preset)"
 	(cd "$root" && cmake --preset release >/dev/null &&
-		cmake --build build/release --target http_server echo_server threads_http threads_echo echo_load | tail -3) ||
+		cmake --build build/release --target http_server echo_server threads_http threads_echo echo_load connect_load | tail -3) ||
 		{ log "build failed"; exit 1; }
 fi
 ex="${EXAMPLES_DIR:-$root/build/release/examples}"
@@ -86,6 +88,7 @@ run_one() {
 	case "$w" in
 	http*) kind=http conns=${w#http} ;;
 	echo*) kind=echo conns=${w#echo} ;;
+	conn) kind=echo conns=churn ;;
 	esac
 	cmd=$(server_cmd "$s" "$kind" "$port")
 	[[ -n $cmd ]] || { echo "missing"; return; }
@@ -104,13 +107,17 @@ run_one() {
 		res=$(wrk -t1 -c"$conns" -d"${secs}s" "http://127.0.0.1:$port/" 2>&1)
 		reqs=$(awk '/requests in/ {print $1}' <<<"$res")
 		rate=$(awk '/Requests\/sec/ {print $2}' <<<"$res")
+	elif [[ $conns == churn ]]; then
+		res=$("$bench_dir/connect_load" 127.0.0.1 "$port" "$secs" 2 2>&1 | tail -1)
+		rate=$(sed -n 's/.*conns_per_s=\([0-9.]*\).*/\1/p' <<<"$res")
+		reqs=$(awk -v r="$rate" -v s="$secs" 'BEGIN {printf "%d", r * s}')
 	else
 		res=$("$load" 127.0.0.1 "$port" "$conns" "$secs" 64 2>&1 | tail -1)
 		rate=$(sed -n 's/.*rtt_per_s=\([0-9.]*\).*/\1/p' <<<"$res")
 		reqs=$(awk -v r="$rate" -v s="$secs" 'BEGIN {printf "%d", r * s}')
 	fi
 	t1=$(cpu_ticks "$pid")
-	if [[ "${SYSCALLS:-0}" == 1 ]]; then
+	if [[ "${SYSCALLS:-0}" == 1 && $conns != churn ]]; then
 		# A second, shorter load under strace -c: counts, not speed (strace slows
 		# the server a lot, so only the ratio syscalls/requests is kept).
 		local trace
@@ -180,6 +187,7 @@ avg() { awk -v s="$1" -v c="$2" -v f="$3" 'BEGIN { printf f, s / c }'; }
 		case "$w" in
 		http*) label="HTTP wrk -t1 -c${w#http}" ;;
 		echo*) label="echo 64 B, ${w#echo} conns" ;;
+		conn) label="connection churn (connect, echo 8 B, close), conns/s" ;;
 		esac
 		printf '| %s |' "$label"
 		for s in $SERVERS; do
@@ -216,6 +224,7 @@ for w in $WORKLOADS; do
 	case "$w" in
 	http*) label="HTTP, ${w#http} connections" short="HTTP c${w#http}" unit="req/s" ;;
 	echo*) label="echo 64 B, ${w#echo} connections" short="echo c${w#echo}" unit="round trips/s" ;;
+	conn) label="connection churn (connect, echo 8 B, close)" short="churn" unit="connections/s" ;;
 	esac
 	for metric in rate cpu; do
 		if [[ $metric == rate ]]; then
