@@ -100,7 +100,7 @@ typedef struct orca_metrics {
 	uint64_t uptime_ns;             /* since orca_runtime_create */
 	uint64_t poll_time_samples;
 	uint64_t poll_time_histogram[ORCA_METRICS_BUCKETS];
-	uint64_t io_accept_arms;
+	uint64_t io_accept_arms; /* summed over workers (orca_worker_metrics' field) */
 } orca_metrics;
 
 /* Fills the first `size` bytes of *m (size = sizeof(orca_metrics) as the caller
