@@ -21,6 +21,7 @@
 typedef struct orca__parking {
 	_Alignas(64) orca__parker parker; /* park.h's state word */
 	int eventfd; /* non-blocking; written by unpark while PARKED, watched by the wait */
+	int yields;  /* sched_yield()s before a wait (orca__parking_yield) */
 } orca__parking;
 
 /* Creates the eventfd: 0 or -errno. */
@@ -36,6 +37,12 @@ static inline void orca__parking_done(orca__parking *p)
 {
 	orca__parker_done(&p->parker);
 }
+/* Owner, before step 2: gives the CPU away up to p->yields times while nothing has
+ * arrived (no unpark pending, ready(arg) false), as Tokio's parker does before it
+ * sleeps: on a machine whose CPUs are all busy, the threads that produce this
+ * worker's next events (a client, another worker) run now, and the wait that follows
+ * finds them instead of sleeping and being woken. */
+void orca__parking_yield(orca__parking *p, bool (*ready)(void *arg), void *arg);
 /* Ends the owner's wait: writes the eventfd. */
 void orca__parking_wake(orca__parking *p);
 /* Any thread, step 1 of driver.h: no system call unless the owner is parked. */

@@ -740,6 +740,7 @@ static void ep_park(orca__driver *base, int64_t deadline_ns)
 {
 	epoll_driver *d = as_ep(base);
 	drain_cancel_requests(d);
+	orca__parking_yield(&d->park, NULL, NULL);
 	if (!orca__parking_begin(&d->park)) {
 		ep_poll(base, true);
 		return;

@@ -536,10 +536,24 @@ static size_t uring_poll(orca__driver *base, bool must_reap)
 	return poll_ring(as_uring(base), must_reap);
 }
 
+/* Completions are waiting to be collected (parking_yield's test: no system call). */
+static bool ring_has_work(void *arg)
+{
+	uring_driver *d = arg;
+	return (IO_URING_READ_ONCE(*d->ring.sq.kflags) & IORING_SQ_TASKRUN) ||
+	       io_uring_cq_ready(&d->ring);
+}
+
 static void uring_park(orca__driver *base, int64_t deadline_ns)
 {
 	uring_driver *d = as_uring(base);
 	drain_cancel_requests(d);
+	if (d->park.yields) {
+		/* What this tick queued goes out before the CPU is given away. */
+		if (d->queued)
+			note_submitted(d, io_uring_submit(&d->ring));
+		orca__parking_yield(&d->park, ring_has_work, d);
+	}
 	if (!orca__parking_begin(&d->park)) {
 		poll_ring(d, true);
 		return;

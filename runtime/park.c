@@ -39,6 +39,11 @@ void orca__parker_done(orca__parker *p)
 	atomic_exchange_explicit(&p->state, EMPTY, memory_order_acquire);
 }
 
+bool orca__parker_pending(orca__parker *p)
+{
+	return atomic_load_explicit(&p->state, memory_order_relaxed) == NOTIFIED;
+}
+
 bool orca__parker_unpark(orca__parker *p)
 {
 	/* Step 1. Release: our writes before unparking are seen by the parked thread. */

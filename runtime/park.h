@@ -40,6 +40,8 @@ void orca__parker_init(orca__parker *p);
 bool orca__parker_begin(orca__parker *p);
 /* Owner, step 3: after the wait that orca__parker_begin's true asked for. */
 void orca__parker_done(orca__parker *p);
+/* Owner: whether an unpark is pending (a relaxed look; step 2 still consumes it). */
+bool orca__parker_pending(orca__parker *p);
 /* Any thread, step 1: true if the owner is parked and the caller must wake its wait. */
 bool orca__parker_unpark(orca__parker *p);
 
