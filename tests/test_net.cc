@@ -808,6 +808,54 @@ TEST_P(Net, FdNumbersReusedAfterCloseAreWaitedOnAfresh)
 	EXPECT_EQ(0, orca_test::run_task(rt, fd_numbers_reused));
 }
 
+intptr_t recv_after_short_recvs(void *)
+{
+	// A short recv empties a stream socket's queue, so the epoll backend's next recv
+	// on it waits without trying first. Data that arrived in between (written here,
+	// before the next recv) must still be received at once, whatever the guess.
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return -1;
+	char buf[64];
+	// A first wait puts the fd in this worker's epoll set, which asks what it is.
+	if (orca_recv_timeout(sv[0], buf, sizeof buf, 0, ORCA_MSEC(2)) != -ETIMEDOUT)
+		return -6;
+	for (int i = 0; i < 100; i++) {
+		char msg[16];
+		int len = snprintf(msg, sizeof msg, "m%d", i);
+		if (write(sv[1], msg, (size_t)len) != len)
+			return -2;
+		if (orca_recv_timeout(sv[0], buf, sizeof buf, 0, ORCA_SEC(5)) != len ||
+		    memcmp(buf, msg, (size_t)len) != 0)
+			return -100 - i; // short: the socket is empty now
+	}
+	// A full-sized read (not short): more may be queued; the next recv gets it.
+	std::memset(buf, 'f', sizeof buf);
+	if (write(sv[1], buf, sizeof buf) != (ssize_t)sizeof buf || write(sv[1], "tail", 4) != 4)
+		return -3;
+	if (orca_recv(sv[0], buf, sizeof buf, 0) != (ssize_t)sizeof buf)
+		return -4;
+	if (orca_recv_timeout(sv[0], buf, sizeof buf, 0, ORCA_SEC(5)) != 4 || memcmp(buf, "tail", 4))
+		return -5;
+	close(sv[0]);
+	close(sv[1]);
+	return 0;
+}
+
+TEST_P(Net, ARecvAfterAShortOneGetsDataThatArrivedInBetween)
+{
+	orca_metrics before, after;
+	ASSERT_EQ(0, orca_runtime_metrics(rt, &before));
+	EXPECT_EQ(0, orca_test::run_task(rt, recv_after_short_recvs));
+	ASSERT_EQ(0, orca_runtime_metrics(rt, &after));
+	// On one worker the task cannot move to another epoll set: each of the 100
+	// recvs after a short one armed the fd instead of reading first (io_uring
+	// submits every recv anyway).
+	if (GetParam().workers == 1) {
+		EXPECT_GE(after.io_submitted - before.io_submitted, 100u);
+	}
+}
+
 TEST_P(Net, CancelledWaitsLeaveNothingBehindForLaterData)
 {
 	// Tasks blocked in recv are aborted from this (plain) thread, so on two workers
