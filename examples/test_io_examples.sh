@@ -13,13 +13,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts a server on a free port (port 0) and prints the port it reports.
+# Starts a server on a free port (port 0) and sets $port to the port it reports.
+# Not called as $(start ...): in that subshell the pid would never reach the
+# cleanup's list, and every run left its servers behind.
 start() {
 	"$dir/$1" 0 2 >"$tmp/$1.out" 2>&1 &
 	pids+=($!)
+	port=
 	for _ in $(seq 100); do
 		port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/$1.out")
-		[[ -n $port ]] && { echo "$port"; return; }
+		[[ -n $port ]] && return
 		sleep 0.05
 	done
 	echo "$1 did not start: $(cat "$tmp/$1.out")" >&2
@@ -28,7 +31,7 @@ start() {
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-port=$(start echo_server)
+start echo_server
 exec 3<>/dev/tcp/127.0.0.1/"$port"
 printf 'hello, orca\n' >&3
 IFS= read -r -t 5 line <&3 || fail "echo_server: no reply"
@@ -36,7 +39,7 @@ IFS= read -r -t 5 line <&3 || fail "echo_server: no reply"
 exec 3<&-
 echo "echo_server: ok"
 
-port=$(start http_server)
+start http_server
 out=$("$dir/fetch" "http://127.0.0.1:$port/")
 [[ $out == $'HTTP/1.1 200 OK\nbody: 13 bytes' ]] || fail "fetch/http_server: got '$out'"
 # Three pipelined requests, the second split across two writes: three responses.
@@ -49,7 +52,7 @@ exec 4<&-
 [[ $n == 3 ]] || fail "http_server: $n responses to 3 pipelined requests"
 echo "http_server + fetch: ok"
 
-port=$(start chat_server)
+start chat_server
 exec 5<>/dev/tcp/127.0.0.1/"$port" 6<>/dev/tcp/127.0.0.1/"$port"
 IFS= read -r -t 5 w5 <&5 || fail "chat_server: no greeting"
 IFS= read -r -t 5 w6 <&6 || fail "chat_server: no greeting"
