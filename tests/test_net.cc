@@ -554,6 +554,44 @@ TEST_P(Net, WakeFromPlainThreadReachesParkedWorker)
 	stop_server(&s);
 }
 
+TEST_P(Net, ParkingWithAnyYieldCountWakesAndIdlesAlike)
+{
+	// ORCA_PARK_YIELDS is read as each driver is created: 0 (no yields), the
+	// largest count, and values that are not counts (the default then).
+	for (const char *v : {"0", "64", "abc", "-1", "65", ""}) {
+		SCOPED_TRACE(std::string("ORCA_PARK_YIELDS=") + v);
+		setenv("ORCA_PARK_YIELDS", v, 1);
+		orca_runtime *r2 = nullptr;
+		ASSERT_EQ(0, create_runtime(&r2));
+		unsetenv("ORCA_PARK_YIELDS");
+		PlainWake pw;
+		orca_task *h;
+		ASSERT_EQ(0, orca_spawn_on(r2, &h, await_flag, &pw));
+		while (!pw.parked)
+			std::this_thread::yield();
+		std::this_thread::sleep_for(std::chrono::milliseconds(20)); // let workers park
+		struct rusage r0, r1;
+		getrusage(RUSAGE_SELF, &r0);
+		std::this_thread::sleep_for(std::chrono::milliseconds(200));
+		getrusage(RUSAGE_SELF, &r1);
+		double cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) +
+			     (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+			     ((r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) +
+			      (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec)) /
+				     1e6;
+		EXPECT_LT(cpu, 0.010) << "parked workers used " << cpu * 1000 << " ms in 200 ms";
+		int64_t t0 = orca_now();
+		{
+			std::lock_guard<std::mutex> g(pw.mu);
+			pw.flag = 1;
+			orca_waker_wake_by_ref(&pw.w);
+		}
+		EXPECT_EQ(0, orca_join(h, nullptr));
+		EXPECT_LT(orca_now() - t0, ORCA_MSEC(100));
+		ASSERT_EQ(0, orca_runtime_free(r2));
+	}
+}
+
 TEST_P(Net, IdleWithListenersUsesNoCpu)
 {
 	Server s1, s2;
