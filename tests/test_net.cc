@@ -1473,7 +1473,10 @@ TEST_P(NetClose, AReusedFdNumberIsServedNormallyAfterTheClose)
 			std::this_thread::yield();
 		std::this_thread::sleep_for(std::chrono::milliseconds(20));
 		EXPECT_EQ(0, orca_test::run_task(rt, close_then_reuse, w));
-		EXPECT_TRUE(all_ended({w}, 5000));
+		bool ended = all_ended({w}, 5000);
+		EXPECT_TRUE(ended) << "the wait on the closed fd did not end";
+		if (!ended)
+			orca_abort(h);
 		EXPECT_EQ(0, orca_join(h, nullptr));
 		EXPECT_EQ(-EBADF, w->result.load());
 		delete w;
