@@ -25,8 +25,12 @@
  * epoll: the owner completes the fd slot's waiters (-EBADF, or the bytes they moved),
  * removes the fd from its epoll set and forgets the slot's hints.
  *
+ * io_uring matches by open file, not by number: an op on another fd that dup'ed the
+ * same file, in a driver that was asked, ends with -EBADF too (epoll goes by number).
+ *
  * The request lives in the closer's frame: its wait cannot be abandoned (the future's
- * cancel hook does nothing; an abort waits for the answers, which are prompt). A task
+ * cancel hook does nothing; an abort waits for the answers, which come at the owner's
+ * next driver poll, as cross-worker cancels do). A task
  * that has already seen its abort skips this step: the close that follows returns
  * -ECANCELED at once without closing anything (runtime/await.c's rule), so there is
  * nothing to protect. Ops started on the fd after the closer's look at the counts (a
