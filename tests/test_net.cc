@@ -3,7 +3,8 @@
 // clients, abort and timeouts, UDP, wakes of a parked worker, idle CPU with
 // listeners; and what a readiness backend must get right: a reader and a writer on
 // one fd, hang-ups waking both, fd numbers reused after close, cancels from other
-// workers leaving nothing registered, the cooperative budget, flags passed through.
+// workers leaving nothing registered, the cooperative budget, flags passed through;
+// and orca_close ending other tasks' waits on the fd with -EBADF (NetClose).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
