@@ -21,12 +21,14 @@
 #ifndef ORCA_IO_DRIVER_H
 #define ORCA_IO_DRIVER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct orca__driver orca__driver;
 struct orca__op;
+struct orca__close_req;
 
 /* Counters, owner-written, readable anywhere (relaxed). */
 typedef struct orca__driver_stats {
@@ -72,11 +74,26 @@ typedef struct orca__driver_vtable {
 	 * keeps armed of its own accord (io_uring: multishot accepts, listener.h) and
 	 * reap their completions, so destroy finds nothing in flight. May be NULL. */
 	void (*retire)(orca__driver *d);
+	/* Any thread (orca_close, io/fd_close.h): end every operation d holds on
+	 * req->fd with -EBADF (or the bytes it moved), then call
+	 * orca__close_req_done(req), possibly before this returns. On d's own worker it
+	 * acts at once; from another thread through d's close list and an unpark. */
+	void (*end_waits)(orca__driver *d, struct orca__close_req *req);
 } orca__driver_vtable;
+
+/* Slots of a driver's fd_waits table (a power of two). */
+#define ORCA__FD_WAIT_SLOTS 4096
 
 /* The head of every backend's driver struct. */
 struct orca__driver {
 	const orca__driver_vtable *vt;
+	/* Operations waiting in this driver, per fd & (ORCA__FD_WAIT_SLOTS - 1):
+	 * written by the owner only (an op starts waiting, an op completes), read by
+	 * orca_close on any thread (relaxed) to ask only the drivers that may hold an op
+	 * on its fd (io/fd_close.h). Colliding fds share a slot: a false "maybe" costs
+	 * one needless request, never a missed one. 32 bits: a slot is shared by every
+	 * fd of its residue class, so a server's many connections add up. */
+	_Atomic uint32_t fd_waits[ORCA__FD_WAIT_SLOTS];
 };
 
 /* Backends, as orca_backend in include/orca/runtime.h. */
@@ -135,6 +152,26 @@ static inline const char *orca__driver_describe(orca__driver *d)
 static inline void orca__driver_stats_read(orca__driver *d, orca__driver_stats *out)
 {
 	d->vt->stats(d, out);
+}
+/* Owner of d: op on fd starts (+1) or stops (-1) waiting in d. No locked
+ * instruction: the owner is the only writer. */
+static inline void orca__fd_waits_add(orca__driver *d, int fd, int delta)
+{
+	_Atomic uint32_t *c = &d->fd_waits[(unsigned)fd & (ORCA__FD_WAIT_SLOTS - 1)];
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + (uint32_t)delta,
+			      memory_order_relaxed);
+}
+/* Any thread: whether d may hold an operation on fd. An op whose submit happened
+ * before the caller's read (any synchronization between the two tasks) is seen:
+ * coherence orders the relaxed store before the load. */
+static inline bool orca__fd_waits_maybe(orca__driver *d, int fd)
+{
+	return atomic_load_explicit(&d->fd_waits[(unsigned)fd & (ORCA__FD_WAIT_SLOTS - 1)],
+				    memory_order_relaxed) != 0;
+}
+static inline void orca__driver_end_waits(orca__driver *d, struct orca__close_req *req)
+{
+	d->vt->end_waits(d, req);
 }
 static inline void orca__driver_retire(orca__driver *d)
 {

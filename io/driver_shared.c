@@ -137,6 +137,10 @@ void orca__op_complete(orca__cancel_list *l, orca__op *op, int32_t res)
 	orca__op_lock(op);
 	if (atomic_load_explicit(&op->cancel_queued, memory_order_relaxed))
 		unlink_request(l, op);
+	/* Cancelled without its task asking: orca_close of its fd ended it (fd_close.h);
+	 * the task's own cancel (CANCELLING, an abort racing the close) stays -ECANCELED. */
+	if (res == -ECANCELED && op->state != ORCA_OP_CANCELLING)
+		res = -EBADF;
 	orca_waker w = orca__op_set_completed(op, res);
 	orca__op_unlock(op);
 	/* op may be gone from here on; the waker holds its own reference. */

@@ -1,7 +1,8 @@
 /* What both backends (io/uring_driver.c, io/epoll_driver.c) share: parking (the
  * state machine of runtime/park.h and an eventfd: driver.h's protocol), the cancel
  * list that carries cancels from other workers to the owning worker (op.h's rule),
- * the completion hand-off to the waiting task, and the counters. */
+ * the completion hand-off to the waiting task (which also turns the -ECANCELED of an
+ * op ended by orca_close into -EBADF: fd_close.h), and the counters. */
 #ifndef ORCA_IO_DRIVER_SHARED_H
 #define ORCA_IO_DRIVER_SHARED_H
 
@@ -75,7 +76,9 @@ orca__op *orca__cancel_list_take(orca__cancel_list *l);
 
 /* Owner: op has finished and is on none of the driver's own lists. Takes it off the
  * cancel list if it is there (under the op's lock, before it is marked COMPLETED),
- * stores res, then wakes the task. op may be gone once this returns. */
+ * stores res, then wakes the task. op may be gone once this returns. res -ECANCELED
+ * for an op that is not CANCELLING (its task did not ask) means orca_close ended it
+ * (fd_close.h): it is stored as -EBADF. */
 void orca__op_complete(orca__cancel_list *l, orca__op *op, int32_t res);
 
 /* True for the operations that write into their buffer (the ASan completion check). */

@@ -40,6 +40,15 @@
  * Either way the op is in no list once its await returns, and a later event for
  * its fd finds nothing of it.
  *
+ * orca_close (fd_close.h): an op on a waiter list is counted in the driver's
+ * fd_waits until it completes. A close request for fd, made on the owning worker or
+ * taken off the close list by it (drained with the cancel list), completes every
+ * waiter of fd's slot with -EBADF (-ECANCELED if its task is cancelling it; the bytes
+ * it moved if any), removes fd from the epoll set (close(2) would not if the file has
+ * another fd) and forgets the slot's hints, all before the closer closes the fd. So
+ * a waiter is never left hanging on a closed fd (epoll would never report it), and
+ * nothing of the old file is held against a new one that gets the number.
+ *
  * Parking: driver.h's protocol; the eventfd is in the epoll set edge-triggered,
  * so each unpark write is one event and it never needs reading (until its counter
  * would overflow: unpark then resets it).
@@ -60,6 +69,7 @@
 #include <orca/blocking.h>
 
 #include "driver_shared.h"
+#include "fd_close.h"
 #include "op.h"
 #include "panic.h"
 #include "scheduler.h"
@@ -95,6 +105,7 @@ typedef struct epoll_driver {
 	unsigned budget;
 	orca__parking park; /* its eventfd is in the epoll set */
 	orca__cancel_list cancels;
+	orca__close_list closes; /* orca_close requests from other threads (fd_close.h) */
 	orca__driver_counters counters;
 	char describe[96];
 	struct epoll_event events[ORCA_EPOLL_EVENTS];
@@ -532,6 +543,7 @@ static int add_waiter(epoll_driver *d, orca__op *op)
 		s->head = op;
 	s->tail = op;
 	d->inflight++;
+	orca__fd_waits_add(&d->base, op->fd, 1);
 	return 0;
 }
 
@@ -547,6 +559,7 @@ static void list_emptied(fd_slot *s)
 static void complete(epoll_driver *d, orca__op *op, int32_t res)
 {
 	d->inflight--;
+	orca__fd_waits_add(&d->base, op->fd, -1);
 	orca__count(&d->counters.completions, 1);
 	orca__op_complete(&d->cancels, op, res);
 }
@@ -677,7 +690,51 @@ static void ep_cancel(orca__driver *base, orca__op *op)
 		ep_unpark(base);
 }
 
-/* Owner: step 2 of the cancel protocol. */
+/* ---- orca_close (fd_close.h) -------------------------------------------------------- */
+
+/* Owner: end every waiter on req->fd and forget the fd, then answer req. Returns how
+ * many ops completed. */
+static size_t close_now(epoll_driver *d, orca__close_req *req)
+{
+	int fd = req->fd;
+	size_t n = 0;
+	if ((size_t)fd < d->nslots) {
+		fd_slot *s = &d->slots[fd];
+		orca__op *op = s->head;
+		s->head = s->tail = NULL;
+		if (s->registered) {
+			struct epoll_event unused = {0};
+			epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, &unused); /* ENOENT: gone already */
+		}
+		s->registered = false;
+		s->drained = false;
+		list_emptied(s);
+		while (op) {
+			orca__op *next = op->wait_next; /* before complete lets the op go */
+			if (op->kind == ORCA_OP_CONNECT)
+				restore_blocking(op);
+			/* orca__op_complete makes this -EBADF unless the task is cancelling. */
+			complete(d, op, op->res > 0 ? op->res : -ECANCELED);
+			n++;
+			op = next;
+		}
+	}
+	orca__close_req_done(req);
+	return n;
+}
+
+static void ep_end_waits(orca__driver *base, orca__close_req *req)
+{
+	epoll_driver *d = as_ep(base);
+	if (orca__driver_current() == base) {
+		close_now(d, req);
+		return;
+	}
+	orca__close_list_push(&d->closes, req);
+	ep_unpark(base);
+}
+
+/* Owner: step 2 of the cancel protocol, and the close requests of other workers. */
 static size_t drain_cancel_requests(epoll_driver *d)
 {
 	size_t n = 0;
@@ -685,6 +742,10 @@ static size_t drain_cancel_requests(epoll_driver *d)
 		next = op->cancel_next; /* before cancel_now lets the op go */
 		cancel_now(d, op);
 		n++;
+	}
+	for (orca__close_req *r = orca__close_list_take(&d->closes), *next; r; r = next) {
+		next = r->next; /* before close_now answers r, which may then go */
+		n += close_now(d, r);
 	}
 	return n;
 }
@@ -821,6 +882,7 @@ static void ep_destroy(orca__driver *base)
 	close(d->epfd);
 	orca__parking_destroy(&d->park);
 	orca__cancel_list_destroy(&d->cancels);
+	orca__close_list_destroy(&d->closes);
 	free(d->slots);
 	free(d);
 }
@@ -858,6 +920,7 @@ orca__driver *orca__epoll_driver_create(unsigned worker_index, int *err)
 	d->pwait2 = syscall(SYS_epoll_pwait2, d->epfd, d->events, 1, &zero, NULL, 0) >= 0;
 #endif
 	orca__cancel_list_init(&d->cancels);
+	orca__close_list_init(&d->closes);
 	snprintf(d->describe, sizeof(d->describe), "worker %u: epoll, %s timeouts", worker_index,
 		 d->pwait2 ? "epoll_pwait2 (ns)" : "epoll_wait (ms)");
 	orca__log_debug("%s", d->describe);
@@ -876,4 +939,5 @@ static const orca__driver_vtable epoll_vtable = {
 	.stats = ep_stats,
 	.submit = ep_submit,
 	.cancel = ep_cancel,
+	.end_waits = ep_end_waits,
 };

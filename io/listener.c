@@ -13,6 +13,7 @@
 #include <orca/runtime.h>
 #include <orca/task.h>
 
+#include "fd_close.h"
 #include "listener.h"
 #include "panic.h"
 
@@ -515,6 +516,8 @@ bool orca__listener_close(int fd, int *result)
 		l->orphaned = true; /* not waited for: the last CQE closes the queue */
 	pthread_mutex_unlock(&l->lock);
 	fd_list_close(&to_close);
+	/* Ops on fd with SQEs of their own (one-shot accepts, a poll) end too. */
+	orca__fd_end_waits(fd);
 	*result = close(fd) == 0 ? 0 : -errno;
 	orca__listener_put(l);
 	return true;

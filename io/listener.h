@@ -44,8 +44,10 @@
  *
  * Close (orca_close on a registered fd): mark closing, fail the waiting accepts with
  * -EBADF, cancel the multishot and await its last CQE, take the fd out of the table,
- * close the queued fds, then close the listener (so the port is free when
- * orca_close returns). A plain close(2) of a listener would leave the kernel's
+ * close the queued fds, end the other ops on the fd (fd_close.h: accepts with flags
+ * the multishot does not take, polls; after the multishot's end, so its cancel cannot
+ * meet the multishot), then close the listener (so the port is free when orca_close
+ * returns). A plain close(2) of a listener would leave the kernel's
  * listener alive while the multishot holds it: net.h says to use orca_close. If the
  * number is nevertheless reused by a later orca_tcp_listen, the stale entry is
  * torn down then ("orphaned": its last CQE closes what it queued).

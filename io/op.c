@@ -1,6 +1,7 @@
 /* I/O operations as futures (orca_op) and the async twins of the blocking calls.
  * The state machine is in op.h; the backends' work in uring_driver.c and
- * epoll_driver.c; orca_close of a listener from orca_tcp_listen in listener.c. */
+ * epoll_driver.c; orca_close of a listener from orca_tcp_listen in listener.c; the
+ * ending of other tasks' ops on a closed fd in fd_close.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <orca/runtime.h>
 #include <orca/task.h>
 
+#include "fd_close.h"
 #include "listener.h"
 #include "observe.h"
 #include "op.h"
@@ -440,6 +442,8 @@ int orca_close(int fd)
 	int r;
 	if (orca__listener_close(fd, &r))
 		return r; /* a listener of orca_tcp_listen: its multishot ends first */
+	/* Other tasks' ops on fd end with -EBADF before the number can be reused. */
+	orca__fd_end_waits(fd);
 	orca_op op;
 	orca_op_close(&op, fd);
 	return (int)orca_await(&op.base);

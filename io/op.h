@@ -21,6 +21,10 @@
  * takes a completing op off that list under the op's lock before marking it
  * COMPLETED. So the list never holds an op whose await may have returned.
  *
+ * orca_close of the op's fd (fd_close.h) ends it from the driver side: io_uring's
+ * kernel answers -ECANCELED, epoll's driver completes it; orca__op_complete reports
+ * -EBADF unless the op is CANCELLING (its own task's abort wins: -ECANCELED).
+ *
  * An accept on a listener with multishot accept (io_uring, listener.h) is completed
  * by whichever worker reaps the listener's CQE, possibly before the submitting poll
  * stored its waker: op_poll looks for COMPLETED when it stores the waker. */

@@ -28,6 +28,20 @@
  * by other threads (a mutex; drained by the owner like the op cancel list). Before
  * its thread exits, a worker retires its driver: every multishot still armed here is
  * cancelled and its last CQE reaped, so no accepted fd is left in the CQ ring.
+ *
+ * orca_close (fd_close.h): every op with an SQE of its own on an fd (all kinds but
+ * open, statx and close) is counted in the driver's fd_waits from its submit to its
+ * CQE. A close request for fd, made on this ring's worker or taken off the close list
+ * by it, becomes one IORING_OP_ASYNC_CANCEL with IORING_ASYNC_CANCEL_FD |
+ * IORING_ASYNC_CANCEL_ALL (user_data: the request's address with UD_CLOSE set),
+ * queued behind any SQE of an op on fd not yet submitted, so the kernel issues those
+ * first and the cancel finds them. Its CQE answers the request: the kernel resolved
+ * the fd when it issued the cancel, before the closer may close it. The ops it
+ * cancelled complete with -ECANCELED, reported as -EBADF unless their task was
+ * cancelling them anyway (orca__op_complete). A kernel without CANCEL_FD (before
+ * 5.19) answers -EINVAL: the ops keep waiting on the closed fd until aborted. Accepts
+ * waiting on a listener (multishot) are not counted here: listener.c ends them with
+ * -EBADF when the listener is closed.
  */
 #include <errno.h>
 #include <liburing.h>
@@ -40,6 +54,7 @@
 #include <unistd.h>
 
 #include "driver_shared.h"
+#include "fd_close.h"
 #include "listener.h"
 #include "op.h"
 #include "panic.h"
@@ -48,6 +63,7 @@
 #define UD_CANCEL ((uint64_t)0)   /* completions of our async-cancel SQEs */
 #define UD_EVENTFD ((uint64_t)1)  /* the armed read of the wake-up eventfd */
 #define UD_LISTENER ((uint64_t)2) /* or'ed into a listener's address: its multishot */
+#define UD_CLOSE ((uint64_t)4)    /* or'ed into a close request's address: its cancel */
 
 typedef struct uring_driver {
 	orca__driver base; /* first: the driver.h interface */
@@ -68,6 +84,7 @@ typedef struct uring_driver {
 	pthread_mutex_t stops_lock;
 	orca__listener *stops; /* cancels of multishots asked for by other threads */
 	_Atomic int stops_pending;
+	orca__close_list closes; /* orca_close requests from other threads (fd_close.h) */
 	char describe[192];
 } uring_driver;
 
@@ -195,6 +212,7 @@ orca__driver *orca__uring_driver_create(unsigned worker_index, int *err)
 	/* Registering the ring fd saves an fdget/fdput per enter. */
 	bool registered = io_uring_register_ring_fd(&d->ring) == 1;
 	orca__cancel_list_init(&d->cancels);
+	orca__close_list_init(&d->closes);
 	pthread_mutex_init(&d->stops_lock, NULL);
 	d->multishot_accept = use_multishot_accept();
 	snprintf(d->describe, sizeof(d->describe),
@@ -235,6 +253,7 @@ static void uring_destroy(orca__driver *base)
 	io_uring_queue_exit(&d->ring);
 	orca__parking_destroy(&d->park);
 	orca__cancel_list_destroy(&d->cancels);
+	orca__close_list_destroy(&d->closes);
 	pthread_mutex_destroy(&d->stops_lock);
 	free(d);
 }
@@ -318,6 +337,13 @@ static void prep(uring_driver *d, struct io_uring_sqe *sqe, orca__op *op)
 	}
 }
 
+/* Whether op waits on op->fd in the kernel, so an orca_close of it must end the op
+ * (fd_close.h): open and statx only name a directory; a close is the closer's own. */
+static bool waits_on_fd(const orca__op *op)
+{
+	return op->kind != ORCA_OP_OPENAT && op->kind != ORCA_OP_STATX && op->kind != ORCA_OP_CLOSE;
+}
+
 static int uring_submit(orca__driver *base, orca__op *op)
 {
 	uring_driver *d = as_uring(base);
@@ -339,6 +365,8 @@ static int uring_submit(orca__driver *base, orca__op *op)
 	op->driver = base;
 	d->queued++;
 	d->inflight++;
+	if (waits_on_fd(op))
+		orca__fd_waits_add(base, op->fd, 1);
 	return ORCA__SUBMIT_PENDING;
 }
 
@@ -436,12 +464,40 @@ void orca__uring_forget_accept(orca__driver *base, orca__listener *l)
 	}
 }
 
-/* Owner: turn cancel requests from other workers into cancel SQEs. */
+/* ---- orca_close (fd_close.h) -------------------------------------------------------- */
+
+/* Owner: cancel every op of this ring on req->fd; the CQE answers req. */
+static void queue_close_cancel(uring_driver *d, orca__close_req *req)
+{
+	struct io_uring_sqe *sqe = get_sqe(d);
+	if (!sqe)
+		orca__panic("driver: no SQE for a close's cancellation even after submitting");
+	io_uring_prep_cancel_fd(sqe, req->fd, IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)req | UD_CLOSE);
+	d->queued++;
+}
+
+static void uring_end_waits(orca__driver *base, orca__close_req *req)
+{
+	uring_driver *d = as_uring(base);
+	if (orca__driver_current() == base) {
+		queue_close_cancel(d, req);
+		return;
+	}
+	orca__close_list_push(&d->closes, req);
+	uring_unpark(base);
+}
+
+/* Owner: turn cancel and close requests from other workers into cancel SQEs. */
 static void drain_cancel_requests(uring_driver *d)
 {
 	for (orca__op *op = orca__cancel_list_take(&d->cancels), *next; op; op = next) {
 		next = op->cancel_next;
 		queue_cancel_sqe(d, op);
+	}
+	for (orca__close_req *r = orca__close_list_take(&d->closes), *next; r; r = next) {
+		next = r->next;
+		queue_close_cancel(d, r);
 	}
 	if (!atomic_load_explicit(&d->stops_pending, memory_order_acquire))
 		return;
@@ -462,6 +518,8 @@ static void drain_cancel_requests(uring_driver *d)
 static void complete(uring_driver *d, orca__op *op, int32_t res)
 {
 	d->inflight--;
+	if (waits_on_fd(op))
+		orca__fd_waits_add(&d->base, op->fd, -1);
 #if ORCA_IO_ASAN
 	/* The kernel wrote into this buffer; ASan could not see it. If the memory was
 	 * freed meanwhile, that is a use-after-free by the kernel: stop here. */
@@ -486,6 +544,11 @@ static size_t reap(uring_driver *d)
 			continue;
 		if (ud == UD_EVENTFD) {
 			d->eventfd_armed = false;
+			continue;
+		}
+		if (ud & UD_CLOSE) {
+			/* Answered whatever the result (-EINVAL: no CANCEL_FD here). */
+			orca__close_req_done((orca__close_req *)(uintptr_t)(ud & ~UD_CLOSE));
 			continue;
 		}
 		if (ud & UD_LISTENER) {
@@ -619,4 +682,5 @@ static const orca__driver_vtable uring_vtable = {
 	.submit = uring_submit,
 	.cancel = uring_cancel,
 	.retire = uring_retire,
+	.end_waits = uring_end_waits,
 };

@@ -560,31 +560,44 @@ intptr_t waiting_acceptor(void *arg)
 	return 0;
 }
 
-// Multishot: orca_close ends an accept waiting on the listener with -EBADF. One-shot
-// and epoll accepts keep waiting on the closed fd (io.h says so); there the test checks
-// that such an accept still ends when its task is aborted, with -ECANCELED.
+// orca_close ends the accepts waiting on the listener with -EBADF on every path:
+// multishot (listener.c fails its waiters), one-shot io_uring (a cancel by fd) and
+// epoll (the fd's waiters completed), with accepts waiting from both workers.
 TEST_P(Accept, CloseEndsAnAcceptWaitingOnTheListenerWithEbadf)
 {
 	int lfd = orca_tcp_listen("127.0.0.1", 0, 16, 0);
 	ASSERT_GE(lfd, 0);
-	CloseWhileWaiting c;
-	c.lfd = lfd;
-	orca_task *h;
-	ASSERT_EQ(0, orca_spawn_on(rt, &h, waiting_acceptor, &c));
-	while (!c.waiting)
-		std::this_thread::yield();
-	std::this_thread::sleep_for(std::chrono::milliseconds(20));
-	EXPECT_EQ(0, orca_test::close_listener(rt, lfd));
-	if (multishot()) {
-		EXPECT_EQ(0, orca_join(h, nullptr));
-		EXPECT_EQ(-EBADF, c.result.load());
-	} else {
-		std::this_thread::sleep_for(std::chrono::milliseconds(20));
-		EXPECT_EQ(1, c.result.load()) << "the accept ended when its listener was closed";
-		EXPECT_EQ(0, orca_abort(h));
-		EXPECT_EQ(-ECANCELED, orca_join(h, nullptr));
-		EXPECT_EQ(-ECANCELED, c.result.load());
+	const int n = 6;
+	CloseWhileWaiting c[n];
+	orca_task *h[n];
+	for (int i = 0; i < n; i++) {
+		c[i].lfd = lfd;
+		ASSERT_EQ(0, orca_spawn_on(rt, &h[i], waiting_acceptor, &c[i]));
 	}
+	for (int i = 0; i < n; i++)
+		while (!c[i].waiting)
+			std::this_thread::yield();
+	std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	for (int i = 0; i < n; i++)
+		EXPECT_EQ(1, c[i].result.load()) << "an accept ended before the close";
+	EXPECT_EQ(0, orca_test::close_listener(rt, lfd));
+	auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+	bool ended = false;
+	while (!ended && std::chrono::steady_clock::now() < until) {
+		ended = true;
+		for (int i = 0; i < n; i++)
+			ended = ended && c[i].result.load() != 1;
+		if (!ended)
+			std::this_thread::sleep_for(std::chrono::milliseconds(1));
+	}
+	EXPECT_TRUE(ended) << "an accept kept waiting on the closed listener";
+	for (int i = 0; i < n; i++) {
+		if (!ended)
+			orca_abort(h[i]);
+		EXPECT_EQ(0, orca_join(h[i], nullptr));
+		EXPECT_EQ(-EBADF, c[i].result.load()) << "accept " << i;
+	}
+	EXPECT_EQ(base, open_fds()) << "an fd leaked";
 	EXPECT_EQ(-EPERM, orca_close(lfd)) << "outside a task, as any orca_close";
 }
 

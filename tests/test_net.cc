@@ -3,7 +3,8 @@
 // clients, abort and timeouts, UDP, wakes of a parked worker, idle CPU with
 // listeners; and what a readiness backend must get right: a reader and a writer on
 // one fd, hang-ups waking both, fd numbers reused after close, cancels from other
-// workers leaving nothing registered, the cooperative budget, flags passed through.
+// workers leaving nothing registered, the cooperative budget, flags passed through;
+// and orca_close ending other tasks' waits on the fd with -EBADF (NetClose).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -16,7 +17,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -1146,6 +1150,405 @@ TEST_P(Net, ReadAndWriteOnATerminal)
 	if (r == 1)
 		GTEST_SKIP() << "no pseudo-terminals here";
 	EXPECT_EQ(0, r);
+}
+
+// ---- orca_close ends other tasks' waits on the fd ----------------------------------
+//
+// io.h: orca_close(fd) first ends every Orca operation other tasks have pending on fd
+// with -EBADF, on every backend and path (io_uring: a cancel by fd; epoll: the fd's
+// waiters completed and the fd removed from the set), then closes it. Each test below
+// blocks tasks in one kind of wait, closes the fd from another task, and checks that
+// every wait ends with -EBADF within a bounded time and that no fd is left open.
+
+enum class WaitKind { Recv, Recvfrom, Send, Read, PollIn, Accept, Connect };
+
+struct Waiter {
+	int fd = -1;
+	WaitKind kind = WaitKind::Recv;
+	sockaddr_in to{};           // Connect: where to
+	std::atomic<int> entered{0};
+	std::atomic<long> tid{0};   // the worker thread that submitted the wait
+	std::atomic<intptr_t> result{1};
+	std::vector<char> buf = std::vector<char>(1 << 16);
+};
+
+intptr_t waiter_task(void *arg)
+{
+	auto *w = (Waiter *)arg;
+	w->tid = (long)gettid();
+	w->entered = 1;
+	intptr_t r = 0;
+	switch (w->kind) {
+	case WaitKind::Recv:
+		r = orca_recv(w->fd, w->buf.data(), 256, 0);
+		break;
+	case WaitKind::Recvfrom: {
+		sockaddr_in from{};
+		socklen_t fl = sizeof from;
+		r = orca_recvfrom(w->fd, w->buf.data(), 256, 0, (sockaddr *)&from, &fl);
+		break;
+	}
+	case WaitKind::Send:
+		r = orca_send(w->fd, w->buf.data(), w->buf.size(), 0);
+		break;
+	case WaitKind::Read:
+		r = orca_read(w->fd, w->buf.data(), 256);
+		break;
+	case WaitKind::PollIn:
+		r = orca_poll_fd(w->fd, POLLIN);
+		break;
+	case WaitKind::Accept:
+		r = orca_accept(w->fd, nullptr, nullptr);
+		break;
+	case WaitKind::Connect:
+		r = orca_connect(w->fd, (const sockaddr *)&w->to, sizeof w->to);
+		break;
+	}
+	if (r >= 0 && w->kind == WaitKind::Accept)
+		close((int)r);
+	w->result = r;
+	return 0;
+}
+
+// Waits (bounded) until every waiter has a result; aborts the stragglers so the test
+// ends either way. Returns true if none straggled.
+bool all_ended(const std::vector<Waiter *> &ws, int ms)
+{
+	auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+	for (;;) {
+		bool done = true;
+		for (Waiter *w : ws)
+			done = done && w->result.load() != 1;
+		if (done)
+			return true;
+		if (std::chrono::steady_clock::now() > until)
+			return false;
+		std::this_thread::sleep_for(std::chrono::milliseconds(1));
+	}
+}
+
+// Spawns a waiter of kind on fd for each of n, waits until they are blocked, closes fd
+// from a task, and expects each wait to end with -EBADF within 5 s. Returns the
+// waiters' submitting threads.
+std::vector<long> expect_close_ends_waits(orca_runtime *rt, WaitKind kind, int fd, int n = 1,
+					  const sockaddr_in *to = nullptr)
+{
+	std::vector<Waiter *> ws;
+	std::vector<orca_task *> hs;
+	for (int i = 0; i < n; i++) {
+		auto *w = new Waiter;
+		w->fd = fd;
+		w->kind = kind;
+		if (to)
+			w->to = *to;
+		orca_task *h;
+		EXPECT_EQ(0, orca_spawn_on(rt, &h, waiter_task, w));
+		ws.push_back(w);
+		hs.push_back(h);
+	}
+	for (Waiter *w : ws)
+		while (!w->entered)
+			std::this_thread::yield();
+	// The waits are submitted right after `entered`; give them time to block.
+	std::this_thread::sleep_for(std::chrono::milliseconds(30));
+	for (Waiter *w : ws)
+		EXPECT_EQ(1, w->result.load()) << "a wait ended before the close";
+	auto t0 = std::chrono::steady_clock::now();
+	EXPECT_EQ(0, orca_test::close_listener(rt, fd)); // orca_close(fd) in a task
+	bool ended = all_ended(ws, 5000);
+	auto took = std::chrono::steady_clock::now() - t0;
+	EXPECT_TRUE(ended) << "a wait on the closed fd did not end";
+	EXPECT_LT(took, std::chrono::seconds(5));
+	std::vector<long> tids;
+	for (size_t i = 0; i < ws.size(); i++) {
+		if (!ended)
+			orca_abort(hs[i]);
+		EXPECT_EQ(0, orca_join(hs[i], nullptr));
+		EXPECT_EQ(-EBADF, ws[i]->result.load()) << "waiter " << i;
+		tids.push_back(ws[i]->tid.load());
+		delete ws[i]; // ASan: the kernel must be done with the buffer
+	}
+	return tids;
+}
+
+class NetClose : public Net {
+protected:
+	int base = 0;
+	void SetUp() override
+	{
+		Net::SetUp();
+		base = open_fds();
+	}
+	void TearDown() override
+	{
+		EXPECT_EQ(base, open_fds()) << "an fd leaked";
+		Net::TearDown();
+	}
+};
+INSTANTIATE_TEST_SUITE_P(Io, NetClose, orca_test::io_params_with_oneshot_accept(),
+			 orca_test::io_param_name);
+
+TEST_P(NetClose, CloseEndsABlockedRecvWithEbadf)
+{
+	int sv[2];
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	expect_close_ends_waits(rt, WaitKind::Recv, sv[0]);
+	close(sv[1]);
+}
+
+TEST_P(NetClose, CloseEndsABlockedRecvfromOnUdpWithEbadf)
+{
+	int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ASSERT_GE(u, 0);
+	expect_close_ends_waits(rt, WaitKind::Recvfrom, u);
+}
+
+TEST_P(NetClose, CloseEndsASendBlockedOnAFullSocketBufferWithEbadf)
+{
+	int sv[2];
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	int small = 4096;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+	char chunk[4096] = {};
+	while (send(sv[0], chunk, sizeof chunk, MSG_DONTWAIT) > 0) {
+	}
+	ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK);
+	expect_close_ends_waits(rt, WaitKind::Send, sv[0]);
+	close(sv[1]);
+}
+
+TEST_P(NetClose, CloseEndsABlockedPipeReadWithEbadf)
+{
+	int p[2];
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	expect_close_ends_waits(rt, WaitKind::Read, p[0]);
+	close(p[1]);
+}
+
+TEST_P(NetClose, CloseEndsABlockedPollFdWithEbadf)
+{
+	int sv[2];
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	expect_close_ends_waits(rt, WaitKind::PollIn, sv[0]);
+	close(sv[1]);
+}
+
+// A listener made with socket/bind/listen, not orca_tcp_listen: never a multishot,
+// always the one-shot (or epoll) accept.
+TEST_P(NetClose, CloseEndsAnAcceptOnAPlainListenerWithEbadf)
+{
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_GE(l, 0);
+	sockaddr_in a{};
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ASSERT_EQ(0, bind(l, (sockaddr *)&a, sizeof a));
+	ASSERT_EQ(0, listen(l, 16));
+	expect_close_ends_waits(rt, WaitKind::Accept, l, 3);
+}
+
+// A connect to a listener whose backlog is full: the SYNs are dropped, so the connect
+// hangs until the close.
+TEST_P(NetClose, CloseEndsABlockedConnectWithEbadf)
+{
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_GE(l, 0);
+	sockaddr_in a{};
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ASSERT_EQ(0, bind(l, (sockaddr *)&a, sizeof a));
+	ASSERT_EQ(0, listen(l, 1));
+	socklen_t al = sizeof a;
+	ASSERT_EQ(0, getsockname(l, (sockaddr *)&a, &al));
+	std::vector<int> fillers;
+	for (int i = 0; i < 8; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		connect(fd, (sockaddr *)&a, sizeof a);
+		fillers.push_back(fd);
+	}
+	std::this_thread::sleep_for(std::chrono::milliseconds(50));
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_GE(c, 0);
+	expect_close_ends_waits(rt, WaitKind::Connect, c, 1, &a);
+	for (int f : fillers)
+		close(f);
+	close(l);
+}
+
+// Many tasks, spread over the workers, blocked on one fd in different ways.
+TEST_P(NetClose, ManyTasksOnEveryWorkerBlockedOnOneFdAllGetEbadf)
+{
+	bool both = false;
+	for (int round = 0; round < 5 && !both; round++) {
+		int sv[2];
+		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+		std::vector<long> tids = expect_close_ends_waits(rt, round % 2 ? WaitKind::PollIn
+									 : WaitKind::Recv,
+								 sv[0], 40);
+		close(sv[1]);
+		std::sort(tids.begin(), tids.end());
+		both = std::unique(tids.begin(), tids.end()) - tids.begin() >= 2;
+		if (GetParam().workers == 1)
+			break;
+	}
+	if (GetParam().workers > 1 && !both)
+		std::printf("note: the waiters all ran on one worker in every round\n");
+}
+
+// The waits sit in one worker's driver and the close comes from the other worker
+// (2 workers): the request goes through that driver's close list and an unpark. A
+// task spinning on one worker keeps the waiters on the other; then it closes.
+struct CrossClose {
+	int fd = -1;
+	std::atomic<int> spinning{0};
+	std::atomic<int> go{0};
+	std::atomic<long> tid{0};
+	std::atomic<int> closed{1};
+};
+
+intptr_t spin_then_close(void *arg)
+{
+	auto *c = (CrossClose *)arg;
+	c->tid = (long)gettid();
+	c->spinning = 1;
+	while (!c->go)
+		std::this_thread::yield(); // the worker's thread, not the task: others can't run here
+	c->closed = orca_close(c->fd);
+	return 0;
+}
+
+TEST_P(NetClose, CloseFromAnotherWorkerEndsTheWaitsInItsDriver)
+{
+	if (GetParam().workers < 2)
+		GTEST_SKIP() << "needs two workers";
+	int sv[2];
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	CrossClose c;
+	c.fd = sv[0];
+	orca_task *closer;
+	ASSERT_EQ(0, orca_spawn_on(rt, &closer, spin_then_close, &c));
+	while (!c.spinning)
+		std::this_thread::yield();
+	std::vector<Waiter *> ws;
+	std::vector<orca_task *> hs;
+	for (int i = 0; i < 8; i++) {
+		auto *w = new Waiter;
+		w->fd = sv[0];
+		w->kind = i % 2 ? WaitKind::PollIn : WaitKind::Recv;
+		orca_task *h;
+		ASSERT_EQ(0, orca_spawn_on(rt, &h, waiter_task, w));
+		ws.push_back(w);
+		hs.push_back(h);
+	}
+	for (Waiter *w : ws)
+		while (!w->entered)
+			std::this_thread::yield();
+	std::this_thread::sleep_for(std::chrono::milliseconds(30));
+	for (Waiter *w : ws)
+		EXPECT_NE(c.tid.load(), w->tid.load()) << "a waiter ran on the spinning worker";
+	c.go = 1;
+	bool ended = all_ended(ws, 5000);
+	EXPECT_TRUE(ended) << "a wait on the closed fd did not end";
+	EXPECT_EQ(0, orca_join(closer, nullptr));
+	EXPECT_EQ(0, c.closed.load());
+	for (size_t i = 0; i < ws.size(); i++) {
+		if (!ended)
+			orca_abort(hs[i]);
+		EXPECT_EQ(0, orca_join(hs[i], nullptr));
+		EXPECT_EQ(-EBADF, ws[i]->result.load()) << "waiter " << i;
+		delete ws[i];
+	}
+	close(sv[1]);
+}
+
+// After the close the number is free: a new socket gets it at once, and a wait on the
+// new socket is served normally (no cancel meant for the old one reaches it).
+intptr_t close_then_reuse(void *arg)
+{
+	auto *w = (Waiter *)arg; // blocked in recv on w->fd
+	int old = w->fd;
+	int r = orca_close(old);
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return -1;
+	if (sv[0] != old && sv[1] != old) {
+		// Another number came first: move the new socket to the old number.
+		if (fcntl(old, F_GETFD) != -1 || dup3(sv[0], old, O_CLOEXEC) != old)
+			return -2; // the number was taken meanwhile: the test proves nothing
+		close(sv[0]);
+		sv[0] = old;
+	}
+	int mine = sv[0] == old ? sv[0] : sv[1], peer = sv[0] == old ? sv[1] : sv[0];
+	// A wait on the reused number, in this task, that must not be cancelled: data
+	// arrives 50 ms later from a plain thread.
+	std::thread writer([peer] {
+		std::this_thread::sleep_for(std::chrono::milliseconds(50));
+		(void)!write(peer, "new", 3);
+	});
+	char buf[8];
+	ssize_t n = orca_recv_timeout(mine, buf, sizeof buf, 0, ORCA_SEC(5));
+	writer.join();
+	// And a poll of it from this task again: ready, no stale error.
+	int ev = orca_poll_fd(mine, POLLOUT);
+	close(mine);
+	close(peer);
+	if (r != 0)
+		return -3;
+	if (n != 3 || memcmp(buf, "new", 3) != 0)
+		return -4;
+	return (ev & POLLOUT) ? 0 : -5;
+}
+
+TEST_P(NetClose, AReusedFdNumberIsServedNormallyAfterTheClose)
+{
+	for (int round = 0; round < 3; round++) {
+		int sv[2];
+		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+		auto *w = new Waiter;
+		w->fd = sv[0];
+		orca_task *h;
+		ASSERT_EQ(0, orca_spawn_on(rt, &h, waiter_task, w));
+		while (!w->entered)
+			std::this_thread::yield();
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+		EXPECT_EQ(0, orca_test::run_task(rt, close_then_reuse, w));
+		bool ended = all_ended({w}, 5000);
+		EXPECT_TRUE(ended) << "the wait on the closed fd did not end";
+		if (!ended)
+			orca_abort(h);
+		EXPECT_EQ(0, orca_join(h, nullptr));
+		EXPECT_EQ(-EBADF, w->result.load());
+		delete w;
+		close(sv[1]);
+	}
+}
+
+// A task aborted while the close ends its wait still gets -ECANCELED, or -EBADF if the
+// close came first; never a hang.
+TEST_P(NetClose, AnAbortRacingTheCloseGivesEcanceledOrEbadf)
+{
+	for (int round = 0; round < 20; round++) {
+		int sv[2];
+		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+		auto *w = new Waiter;
+		w->fd = sv[0];
+		orca_task *h, *closer;
+		ASSERT_EQ(0, orca_spawn_on(rt, &h, waiter_task, w));
+		while (!w->entered)
+			std::this_thread::yield();
+		std::this_thread::sleep_for(std::chrono::milliseconds(5));
+		ASSERT_EQ(0, orca_spawn_on(rt, &closer, orca_test::close_in_task,
+					   (void *)(intptr_t)sv[0]));
+		orca_abort(h);
+		EXPECT_EQ(0, orca_join(closer, nullptr));
+		intptr_t jr = 0;
+		int err = orca_join(h, &jr);
+		EXPECT_TRUE(err == 0 || err == -ECANCELED) << err;
+		intptr_t r = w->result.load();
+		EXPECT_TRUE(r == -ECANCELED || r == -EBADF) << r;
+		delete w;
+		close(sv[1]);
+	}
 }
 
 } // namespace

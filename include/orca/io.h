@@ -90,17 +90,33 @@ ORCA_API ssize_t orca_sendto(int fd, const void *buf, size_t n, int flags,
  * kernel accepts each connection as it arrives, and an accept returns one at once
  * if some are waiting (up to about 64 are taken ahead; beyond that they stay in the
  * kernel's backlog). The results and errors are those of accept4 (-EMFILE when fds
- * run out, ...), with three differences: addr is filled by getpeername(2) (one
+ * run out, ...), with two differences: addr is filled by getpeername(2) (one
  * system call, only when addr is given), and *addrlen is 0 if the peer had already
- * reset; an accept waiting when the listener is closed with orca_close returns
- * -EBADF; connections taken ahead and not yet accepted when the listener is closed
- * or the runtime freed are closed (their clients see the connection end). */
+ * reset; connections taken ahead and not yet accepted when the listener is closed
+ * or the runtime freed are closed (their clients see the connection end).
+ * An accept waiting when the listener is closed with orca_close returns -EBADF, on
+ * every backend and path (orca_close below). */
 ORCA_API int orca_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
 ORCA_API int orca_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 ORCA_API int orca_shutdown(int fd, int how);
-/* close(2). For a listener from orca_tcp_listen it first ends the listener's
- * multishot accept (orca_accept) and waits for the kernel to let go of the socket, so
- * the port is free when it returns; accepts waiting on it return -EBADF. */
+/* close(2), after ending every Orca operation that other tasks of the same runtime
+ * have pending on fd, as Go's net.Conn.Close does: their orca_accept, orca_recv,
+ * orca_send, orca_recvfrom/sendto, orca_connect, orca_read/orca_write, orca_poll_fd,
+ * ... return -EBADF (an operation that had already moved bytes returns them; one
+ * whose own task is being aborted meanwhile returns -ECANCELED). The same on both
+ * backends: io_uring cancels them in the kernel by fd, epoll completes them and drops
+ * the fd from its set. orca_close suspends until every worker holding such an
+ * operation has ended it, and only then closes the fd, so nothing done for the old fd
+ * can hit a new one that gets the same number at once. When no other task has an
+ * operation on fd (the common case: a connection used by one task) it costs no more
+ * than close(2). Operations that other tasks start on fd while orca_close runs, or
+ * tasks of another runtime, are not ended (a race in the program). On kernels before
+ * 5.19 (no IORING_ASYNC_CANCEL_FD) io_uring operations keep waiting on the closed fd
+ * until their task is aborted.
+ * For a listener from orca_tcp_listen it first ends the listener's multishot accept
+ * (orca_accept) and waits for the kernel to let go of the socket, so the port is free
+ * when it returns. A task that has already seen its abort gets -ECANCELED at once and
+ * nothing is closed (as every await after an abort). */
 ORCA_API int orca_close(int fd);
 ORCA_API int orca_fsync(int fd);
 ORCA_API int orca_poll_fd(int fd, short events);

@@ -1,7 +1,9 @@
 /* TCP and UDP conveniences over the async calls in io.h: resolve, listen, connect,
  * bind, socket options. Sockets are plain fds: use setsockopt(2) for any option not
  * wrapped here, and close them with close(2) or orca_close -- except a listener from
- * orca_tcp_listen, which must be closed with orca_close (see orca_tcp_listen). */
+ * orca_tcp_listen, which must be closed with orca_close (see orca_tcp_listen). Use
+ * orca_close when other tasks may be waiting on the socket: it ends their waits with
+ * -EBADF (io.h), where close(2) leaves them waiting. */
 #ifndef ORCA_NET_H
 #define ORCA_NET_H
 
