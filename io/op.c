@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <orca/runtime.h>
 #include <orca/task.h>
@@ -15,6 +16,7 @@
 #include "observe.h"
 #include "op.h"
 #include "panic.h"
+#include "scheduler.h"
 
 static orca__op *as_op(orca_op *o)
 {
@@ -442,6 +444,13 @@ int orca_close(int fd)
 	int r;
 	if (orca__listener_close(fd, &r))
 		return r; /* a listener of orca_tcp_listen: its multishot ends first */
+	/* A task that has seen its abort gets -ECANCELED from every await, so an await
+	 * here would leave the fd open: a task's clean-up after an abort (the usual place
+	 * for a close) leaked it. Close it at once instead, without ending other tasks'
+	 * waits on it (that step awaits too). */
+	orca__task *self = orca__task_current();
+	if (self && self->kind == ORCA_TASK_STACKFUL && self->cancel_seen)
+		return close(fd) == 0 ? 0 : -errno;
 	/* Other tasks' ops on fd end with -EBADF before the number can be reused. */
 	orca__fd_end_waits(fd);
 	orca_op op;

@@ -898,6 +898,48 @@ TEST_P(Net, ARecvAfterAShortOneGetsDataThatArrivedInBetween)
 	}
 }
 
+struct CleanupAfterAbort {
+	int fd;
+	std::atomic<int> entered{0};
+	std::atomic<intptr_t> recv_result{1}, close_result{1};
+};
+
+intptr_t recv_then_close(void *arg)
+{
+	// The usual shape of a connection handler: whatever ended the recv, close.
+	auto *c = (CleanupAfterAbort *)arg;
+	char buf[16];
+	c->entered = 1;
+	c->recv_result = orca_recv(c->fd, buf, sizeof buf, 0);
+	c->close_result = orca_close(c->fd);
+	return 0;
+}
+
+TEST_P(Net, AnAbortedTasksCloseStillClosesTheFd)
+{
+	int sv[2];
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	CleanupAfterAbort c;
+	c.fd = sv[0];
+	orca_task *h;
+	ASSERT_EQ(0, orca_spawn_on(rt, &h, recv_then_close, &c));
+	while (!c.entered)
+		std::this_thread::yield();
+	std::this_thread::sleep_for(std::chrono::milliseconds(10));
+	orca_abort(h);
+	orca_join(h, nullptr);
+	EXPECT_EQ(-ECANCELED, c.recv_result.load());
+	EXPECT_EQ(0, c.close_result.load());
+	EXPECT_EQ(-1, fcntl(sv[0], F_GETFD)) << "the aborted task's orca_close left the fd open";
+	EXPECT_EQ(EBADF, errno);
+	// The peer sees the end of the connection (bounded: a leaked fd never ends it).
+	struct pollfd p = {sv[1], POLLIN, 0};
+	ASSERT_EQ(1, poll(&p, 1, 2000)) << "the peer never saw the connection end";
+	char b;
+	EXPECT_EQ(0, recv(sv[1], &b, 1, MSG_DONTWAIT));
+	close(sv[1]);
+}
+
 TEST_P(Net, CancelledWaitsLeaveNothingBehindForLaterData)
 {
 	// Tasks blocked in recv are aborted from this (plain) thread, so on two workers

@@ -115,8 +115,9 @@ ORCA_API int orca_shutdown(int fd, int how);
  * until their task is aborted.
  * For a listener from orca_tcp_listen it first ends the listener's multishot accept
  * (orca_accept) and waits for the kernel to let go of the socket, so the port is free
- * when it returns. A task that has already seen its abort gets -ECANCELED at once and
- * nothing is closed (as every await after an abort). */
+ * when it returns. In a task that has already seen its abort (its clean-up) the fd is
+ * still closed, at once with close(2), whose result it returns; other tasks' operations
+ * on it are then not ended. */
 ORCA_API int orca_close(int fd);
 ORCA_API int orca_fsync(int fd);
 ORCA_API int orca_poll_fd(int fd, short events);
