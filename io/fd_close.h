@@ -31,9 +31,9 @@
  * The request lives in the closer's frame: its wait cannot be abandoned (the future's
  * cancel hook does nothing; an abort waits for the answers, which come at the owner's
  * next driver poll, as cross-worker cancels do). A task
- * that has already seen its abort skips this step: the close that follows returns
- * -ECANCELED at once without closing anything (runtime/await.c's rule), so there is
- * nothing to protect. Ops started on the fd after the closer's look at the counts (a
+ * that has already seen its abort skips this step (every await of it returns
+ * -ECANCELED at once, runtime/await.c's rule) and orca_close closes with close(2)
+ * directly, so its clean-up does not leak the fd. Ops started on the fd after the closer's look at the counts (a
  * race in the program) are not ended. */
 #ifndef ORCA_IO_FD_CLOSE_H
 #define ORCA_IO_FD_CLOSE_H
