@@ -128,15 +128,15 @@ void orca__fd_end_waits(int fd)
 	orca__worker *self = orca__worker_current();
 	orca__task *t = orca__task_current();
 	if (!self || !self->driver || !t || t->kind != ORCA_TASK_STACKFUL || t->cancel_seen)
-		return; /* the close that follows fails without closing (fd_close.h) */
+		return; /* orca_close then closes with close(2) (fd_close.h) */
 	orca_runtime *rt = self->rt;
 	orca__close_req reqs[CLOSE_BATCH];
 	orca__driver *to[CLOSE_BATCH];
 	orca__close_wait wait = {.base = {.vtable = &wait_vtable}};
 	atomic_flag_clear(&wait.lock);
 	for (unsigned i = 0; i < rt->nworkers;) {
-		/* An abort seen during a round: the close fails without closing, and a
-		 * later await would return at once, leaving requests behind. */
+		/* An abort seen during a round: a later await would return at once,
+		 * leaving requests behind; orca_close then closes with close(2). */
 		if (t->cancel_seen)
 			break;
 		unsigned n = 0;

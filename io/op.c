@@ -439,20 +439,28 @@ int orca_shutdown(int fd, int how)
 	return (int)orca_await(&op.base);
 }
 
+/* Whether the calling stackful task has seen its abort: every await of it returns
+ * -ECANCELED at once from then on (runtime/await.c). */
+static bool abort_seen(void)
+{
+	orca__task *self = orca__task_current();
+	return self && self->kind == ORCA_TASK_STACKFUL && self->cancel_seen;
+}
+
 int orca_close(int fd)
 {
 	int r;
 	if (orca__listener_close(fd, &r))
 		return r; /* a listener of orca_tcp_listen: its multishot ends first */
-	/* A task that has seen its abort gets -ECANCELED from every await, so an await
-	 * here would leave the fd open: a task's clean-up after an abort (the usual place
-	 * for a close) leaked it. Close it at once instead, without ending other tasks'
-	 * waits on it (that step awaits too). */
-	orca__task *self = orca__task_current();
-	if (self && self->kind == ORCA_TASK_STACKFUL && self->cancel_seen)
-		return close(fd) == 0 ? 0 : -errno;
-	/* Other tasks' ops on fd end with -EBADF before the number can be reused. */
+	/* Other tasks' ops on fd end with -EBADF before the number can be reused
+	 * (skipped by a task that has seen its abort). */
 	orca__fd_end_waits(fd);
+	if (abort_seen()) {
+		/* An await here would return -ECANCELED and leave the fd open, and a
+		 * task's clean-up after an abort (the usual place for a close) leaked it;
+		 * the abort may also have come while the step above waited. */
+		return close(fd) == 0 ? 0 : -errno;
+	}
 	orca_op op;
 	orca_op_close(&op, fd);
 	return (int)orca_await(&op.base);
