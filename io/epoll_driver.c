@@ -5,8 +5,8 @@
  * (recv/send/recvmsg/sendmsg with MSG_DONTWAIT; read/write with RWF_NOWAIT, or on
  * an fd switched to O_NONBLOCK where RWF_NOWAIT is not supported; accept and
  * connect on an fd switched to O_NONBLOCK). If it is not ready it joins the fd's
- * waiter list in this driver and the fd is armed (EPOLLONESHOT) for the union of
- * what its waiters want; the readiness event makes the driver retry each matching
+ * waiter list in this driver, whose epoll set holds the fd (Registration, below);
+ * the readiness event makes the driver retry each matching
  * waiter on the owning worker and complete those that finished (the system call
  * writes into the task's buffer as io_uring's kernel side would). So a readiness
  * event wakes a task only with its result, never to retry. The exception to trying
@@ -20,14 +20,26 @@
  * ORCA_EPOLL_BUDGET inline attempts in one run it is sent to the back of the queue
  * (submit returns ORCA__SUBMIT_YIELD), Tokio's cooperative budget.
  *
- * Registration and stale fds: the driver keeps, per fd, the waiter list, the
- * union of their interests (want) and what is armed in the kernel (armed; 0 once
- * the one-shot event fired). An fd may be closed and its number reused behind our
- * back, which silently drops the kernel's registration; so `armed` is forgotten
- * whenever the list empties, and arming is EPOLL_CTL_MOD falling back to ADD on
- * ENOENT (ADD falling back to MOD on EEXIST). An event that finds no waiter that
- * wants it does nothing; a waiter whose retry still says EAGAIN stays and the fd
- * is re-armed. EPOLLHUP and EPOLLERR match every waiter, readers and writers.
+ * Registration: an fd gets into a worker's epoll set on its first wait there and stays,
+ * edge-triggered, for everything (ORCA_EPOLL_MASK), as Tokio and Go register a socket
+ * once. An op that tried and got EAGAIN (or skipped its try after a short recv) then
+ * waits on the next edge without a system call. What makes that safe with raw fds,
+ * which can be closed with close(2) and their numbers reused behind our back (dropping
+ * the kernel's registration silently), is fd_origin.h: a registration is trusted
+ * without a check only while the fd's stamp says Orca made the file and has not
+ * changed since the driver last checked the registration (epoll_ctl MOD, ADD on
+ * ENOENT, which also makes the kernel report what is ready at once). Every other wait
+ * (fds the program made itself, poll ops, which want the level) checks first, one
+ * epoll_ctl as a one-shot re-arm cost before. The sweep bounds what the stamp cannot
+ * see (an Orca fd closed with close(2), its number taken by the program's own file):
+ * every SWEEP_NS the driver checks the registrations of waits that trusted them
+ * and have waited longer than a period; parked, it wakes for that, once.
+ * Each ADD numbers the registration (seq, the high half of the event's data): events
+ * of an older registration of the number (its file still open through a dup) are
+ * ignored. A registration whose events keep finding no waiter here (the fd's tasks
+ * moved to another worker) is switched off (MOD with no events) so it stops waking
+ * this worker; the next wait here checks it back on. EPOLLHUP and EPOLLERR match every
+ * waiter, readers and writers.
  *
  * Cancellation (op.h states; the op is CANCELLING when these run):
  *  1. on the owning worker: the op is unlinked from its fd's list and completed
@@ -70,6 +82,7 @@
 
 #include "driver_shared.h"
 #include "fd_close.h"
+#include "fd_origin.h"
 #include "op.h"
 #include "panic.h"
 #include "scheduler.h"
@@ -77,6 +90,17 @@
 #define ORCA_EPOLL_EVENTS 256
 #define ORCA_EPOLL_BUDGET 128
 #define TAG_EVENTFD UINT64_MAX
+/* What a registration reports: all of it, edge-triggered (one registration serves
+ * every op on the fd). */
+#define ORCA_EPOLL_MASK                                                                    \
+	(EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM |           \
+	 EPOLLWRBAND | EPOLLRDHUP | EPOLLET)
+/* How often trusted registrations that waits have relied on for a while are checked
+ * (fd_origin.h): late by at most about two periods for a program that closes an Orca
+ * fd with close(2) and reuses its number for a file of its own. */
+#define SWEEP_NS (10 * 1000 * 1000)
+/* Events in a row that find no waiter before a registration is switched off here. */
+#define DORMANT_AFTER 2
 
 /* op->bflags (ORCA_OP_POOL_RAN is op.h's). */
 #define BF_PLAIN 0x01      /* read()/write() on an O_NONBLOCK fd: no RWF_NOWAIT there */
@@ -87,12 +111,17 @@
 
 typedef struct fd_slot {
 	orca__op *head, *tail; /* waiters, oldest first */
-	uint32_t want;         /* union of the waiters' interests */
-	uint32_t armed;        /* armed in the kernel; 0 once the one-shot event fired */
-	bool registered;       /* a hint: the fd is in the epoll set */
+	uint32_t stamp;        /* fd_origin stamp its registration was checked under */
+	uint32_t seq;          /* registrations so far: the high half of their events' data */
+	uint32_t epoch;        /* the driver's sweep epoch when its unchecked waits began */
+	uint8_t reg;           /* REG_*: what we believe of the kernel's registration */
+	uint8_t unsolicited;   /* events in a row that found no waiter */
+	bool unchecked;        /* its waits trust a registration not checked since they began */
 	bool stream;           /* a hint: a stream socket (asked when it was added) */
 	bool drained;          /* a hint: its last recv here came back short */
 } fd_slot;
+
+enum { REG_NONE, REG_ON, REG_OFF };
 
 typedef struct epoll_driver {
 	orca__driver base; /* first: the driver.h interface */
@@ -101,6 +130,10 @@ typedef struct epoll_driver {
 	fd_slot *slots; /* indexed by fd, owner only */
 	size_t nslots;
 	unsigned inflight;       /* ops on waiter lists */
+	unsigned unchecked;      /* slots with unchecked waits (fd_slot.unchecked) */
+	uint32_t epoch;          /* sweeps so far */
+	unsigned polls;          /* a counter: ep_poll reads the clock every 64th time */
+	int64_t next_sweep_ns;   /* CLOCK_MONOTONIC, while unchecked > 0 */
 	const void *budget_task; /* whose run the budget counts */
 	unsigned budget;
 	orca__parking park; /* its eventfd is in the epoll set */
@@ -237,8 +270,10 @@ static enum step attempt_accept(orca__op *op, bool first)
 	}
 	for (;;) {
 		int fd = accept4(op->fd, op->addr, (socklen_t *)(uintptr_t)op->off, (int)op->flags);
-		if (fd >= 0)
+		if (fd >= 0) {
+			orca__fd_made(fd);
 			return done_ok(op, fd);
+		}
 		int e = errno;
 		if (e == EINTR)
 			continue;
@@ -431,6 +466,8 @@ static intptr_t pool_run(void *arg)
 			break;
 		}
 	} while (r < 0 && errno == EINTR);
+	if (r >= 0 && op->kind == ORCA_OP_OPENAT)
+		orca__fd_made((int)r);
 	op->res = r >= 0 ? (int32_t)(done + r) : (done > 0 ? done : -errno);
 	/* Read by the task after the join, which orders it. */
 	op->bflags |= ORCA_OP_POOL_RAN;
@@ -466,38 +503,79 @@ static fd_slot *slot_get(epoll_driver *d, int fd)
 	return &d->slots[fd];
 }
 
-/* Arms fd for events (one-shot). 0 or -errno (EPERM: epoll cannot watch it). */
-static int arm(epoll_driver *d, int fd, fd_slot *s, uint32_t events)
+static uint64_t event_tag(int fd, uint32_t seq)
 {
-	struct epoll_event ev = {.events = events | EPOLLONESHOT, .data.u64 = (uint64_t)fd};
-	int ctl = s->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	return (uint64_t)seq << 32 | (uint32_t)fd;
+}
+
+/* Makes sure fd is in the epoll set, reporting ORCA_EPOLL_MASK, for the file it names
+ * now: MOD, or ADD when it is not there (new to us, or closed and reused behind our
+ * back). Either way the kernel reports at once what is ready. 0 or -errno (EPERM:
+ * epoll cannot watch it). */
+static int check_registration(epoll_driver *d, int fd, fd_slot *s)
+{
+	uint32_t stamp = orca__fd_stamp(fd); /* before the check: a later bump is seen */
+	int ctl = s->reg != REG_NONE ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	for (int tries = 0; tries < 3; tries++) {
+		uint32_t seq = ctl == EPOLL_CTL_ADD ? s->seq + 1 : s->seq;
+		struct epoll_event ev = {.events = ORCA_EPOLL_MASK, .data.u64 = event_tag(fd, seq)};
 		if (epoll_ctl(d->epfd, ctl, fd, &ev) == 0) {
 			if (ctl == EPOLL_CTL_ADD) {
-				/* New to this set (or reused behind our back): what it is. */
+				/* A new registration: what it is. */
 				int type = 0;
 				socklen_t l = sizeof(type);
 				s->stream = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 &&
 					    type == SOCK_STREAM;
 				s->drained = false;
+				s->seq = seq;
 			}
-			s->registered = true;
-			s->armed = events;
+			s->reg = REG_ON;
+			s->stamp = stamp;
+			s->unsolicited = 0;
 			orca__count(&d->counters.submitted, 1);
 			return 0;
 		}
 		int e = errno;
-		/* The hint was wrong: closed and reused behind our back, or new to us. */
+		/* The belief was wrong: closed and reused behind our back, or new to us. */
 		if (ctl == EPOLL_CTL_MOD && e == ENOENT)
 			ctl = EPOLL_CTL_ADD;
 		else if (ctl == EPOLL_CTL_ADD && e == EEXIST)
 			ctl = EPOLL_CTL_MOD;
 		else {
-			s->registered = false;
+			s->reg = REG_NONE;
 			return -e;
 		}
 	}
 	return -EEXIST;
+}
+
+/* Whether a wait on fd may rely on its registration without checking it: it is on,
+ * and fd_origin says fd names the file it was checked for (see Registration). */
+static bool registration_trusted(const fd_slot *s, int fd)
+{
+	return s->reg == REG_ON && orca__fd_stamp_made_by_orca(s->stamp) &&
+	       orca__fd_stamp(fd) == s->stamp;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void set_unchecked(epoll_driver *d, fd_slot *s, bool unchecked)
+{
+	if (s->unchecked == unchecked)
+		return;
+	s->unchecked = unchecked;
+	if (unchecked) {
+		s->epoch = d->epoch;
+		if (d->unchecked++ == 0)
+			d->next_sweep_ns = now_ns() + SWEEP_NS;
+	} else {
+		d->unchecked--;
+	}
 }
 
 /* A recv on a stream socket that came back short emptied the socket's receive
@@ -523,19 +601,22 @@ static bool predicted_empty(epoll_driver *d, const orca__op *op)
 	return drained && s->stream;
 }
 
-/* Puts op on its fd's list, arming the fd if it does not cover op yet. */
+/* Puts op on its fd's list, checking the fd's registration unless it can be trusted. */
 static int add_waiter(epoll_driver *d, orca__op *op)
 {
 	fd_slot *s = slot_get(d, op->fd);
 	if (!s)
 		return -ENOMEM;
-	uint32_t want = s->want | op->interest;
-	if ((s->armed & want) != want) {
-		int err = arm(d, op->fd, s, want);
+	/* A poll wants the level, which only a check reports. */
+	bool trusted = op->kind != ORCA_OP_POLL && registration_trusted(s, op->fd);
+	if (!trusted) {
+		int err = check_registration(d, op->fd, s);
 		if (err)
 			return err;
+		set_unchecked(d, s, false); /* checked now: good for the waits before too */
+	} else if (!s->head) {
+		set_unchecked(d, s, true);
 	}
-	s->want = want;
 	op->wait_next = NULL;
 	if (s->tail)
 		s->tail->wait_next = op;
@@ -547,12 +628,9 @@ static int add_waiter(epoll_driver *d, orca__op *op)
 	return 0;
 }
 
-static void list_emptied(fd_slot *s)
+static void list_emptied(epoll_driver *d, fd_slot *s)
 {
-	/* Nobody waits: the fd may be closed and its number reused at any time, so
-	 * what we believe armed can no longer be trusted. */
-	s->want = 0;
-	s->armed = 0;
+	set_unchecked(d, s, false);
 }
 
 /* op is off every waiter list: store the result and wake its task. */
@@ -564,17 +642,56 @@ static void complete(epoll_driver *d, orca__op *op, int32_t res)
 	orca__op_complete(&d->cancels, op, res);
 }
 
-/* The fd reported ev: retry each waiter it concerns, complete the finished ones,
- * re-arm for the rest. Returns how many completed. */
-static size_t handle_event(epoll_driver *d, int fd, uint32_t ev)
+/* Switches fd's registration off in this set: its events find nobody here (its tasks
+ * moved to another worker) and would keep waking this one.
+ * Nothing of ours waits on fd here, so the program may be closing it (close(2)) on
+ * another thread right now: ThreadSanitizer models an fd number as memory and would
+ * report the two as a race, in the program's own TSan runs too. The kernel orders them,
+ * and either order is harmless: after the close, MOD fails (EBADF, or ENOENT for a
+ * new file at the number, which is not in this set under this registration: adding
+ * it here would have changed seq, and the event would have been dropped as stale).
+ * So the call goes around TSan's interceptor. */
+static void switch_off(epoll_driver *d, int fd, fd_slot *s)
+{
+	struct epoll_event ev = {.events = 0, .data.u64 = event_tag(fd, s->seq)};
+	long r = syscall(SYS_epoll_ctl, d->epfd, EPOLL_CTL_MOD, fd, &ev);
+	s->reg = r == 0 ? REG_OFF : REG_NONE;
+}
+
+/* Fails every waiter of s with err (its registration is gone and cannot be had again:
+ * the fd was closed under them). Returns how many. */
+static size_t fail_waiters(epoll_driver *d, fd_slot *s, int err)
+{
+	size_t n = 0;
+	orca__op *op = s->head;
+	s->head = s->tail = NULL;
+	list_emptied(d, s);
+	while (op) {
+		orca__op *next = op->wait_next;
+		complete(d, op, op->res > 0 ? op->res : err);
+		n++;
+		op = next;
+	}
+	return n;
+}
+
+/* Registration seq of fd reported ev: retry each waiter it concerns and complete the
+ * finished ones (the others wait for the next edge). Returns how many completed. */
+static size_t handle_event(epoll_driver *d, int fd, uint32_t seq, uint32_t ev)
 {
 	if (fd < 0 || (size_t)fd >= d->nslots)
 		return 0;
 	fd_slot *s = &d->slots[fd];
-	s->armed = 0; /* one-shot: it fired */
+	if (s->seq != seq || s->reg == REG_NONE)
+		return 0; /* an older registration of the number (its file lives on in a dup) */
 	s->drained = false;
+	if (!s->head) {
+		if (s->reg == REG_ON && ++s->unsolicited >= DORMANT_AFTER)
+			switch_off(d, fd, s);
+		return 0;
+	}
+	s->unsolicited = 0;
 	size_t completed = 0;
-	uint32_t want = 0;
 	orca__op *prev = NULL;
 	for (orca__op *op = s->head, *next; op; op = next) {
 		next = op->wait_next;
@@ -592,7 +709,6 @@ static size_t handle_event(epoll_driver *d, int fd, uint32_t ev)
 			st = attempt(op, ev, false);
 		}
 		if (st == STEP_WAIT) {
-			want |= op->interest;
 			prev = op;
 			continue;
 		}
@@ -609,24 +725,8 @@ static size_t handle_event(epoll_driver *d, int fd, uint32_t ev)
 		complete(d, op, res);
 		completed++;
 	}
-	if (!s->head) {
-		list_emptied(s);
-		return completed;
-	}
-	s->want = want;
-	int err = arm(d, fd, s, want);
-	if (err) {
-		/* Cannot wait any more (the fd was closed under its waiters): fail them. */
-		orca__op *op = s->head;
-		s->head = s->tail = NULL;
-		list_emptied(s);
-		while (op) {
-			orca__op *n = op->wait_next;
-			complete(d, op, op->res > 0 ? op->res : err);
-			completed++;
-			op = n;
-		}
-	}
+	if (!s->head)
+		list_emptied(d, s);
 	return completed;
 }
 
@@ -637,9 +737,37 @@ static size_t handle_events(epoll_driver *d, int n)
 		uint64_t tag = d->events[i].data.u64;
 		if (tag == TAG_EVENTFD)
 			continue; /* an unpark: waking up was all it was for */
-		completed += handle_event(d, (int)tag, d->events[i].events);
+		completed += handle_event(d, (int)(uint32_t)tag, (uint32_t)(tag >> 32),
+					  d->events[i].events);
 	}
 	return completed;
+}
+
+/* Checks the registrations that waits have trusted since before the last sweep
+ * (fd_origin.h's blind spot); one that cannot be had again fails its waiters. Returns
+ * how many ops completed. */
+static size_t sweep(epoll_driver *d)
+{
+	size_t n = 0;
+	for (size_t fd = 0; fd < d->nslots && d->unchecked; fd++) {
+		fd_slot *s = &d->slots[fd];
+		if (!s->unchecked || s->epoch == d->epoch)
+			continue;
+		set_unchecked(d, s, false);
+		int err = check_registration(d, (int)fd, s);
+		if (err)
+			n += fail_waiters(d, s, err);
+	}
+	d->epoch++;
+	d->next_sweep_ns = now_ns() + SWEEP_NS;
+	return n;
+}
+
+static size_t sweep_if_due(epoll_driver *d, bool read_clock)
+{
+	if (!d->unchecked || (!read_clock && (++d->polls & 63)))
+		return 0;
+	return now_ns() >= d->next_sweep_ns ? sweep(d) : 0;
 }
 
 /* ---- cancellation ------------------------------------------------------------------ */
@@ -663,15 +791,8 @@ static void cancel_now(epoll_driver *d, orca__op *op)
 		s->head = op->wait_next;
 	if (s->tail == op)
 		s->tail = prev;
-	if (!s->head) {
-		list_emptied(s);
-	} else {
-		/* What stays armed is a superset of what is wanted: harmless. */
-		uint32_t want = 0;
-		for (orca__op *o = s->head; o; o = o->wait_next)
-			want |= o->interest;
-		s->want = want;
-	}
+	if (!s->head)
+		list_emptied(d, s);
 	if (op->kind == ORCA_OP_CONNECT)
 		restore_blocking(op);
 	complete(d, op, op->res > 0 ? op->res : -ECANCELED);
@@ -702,13 +823,13 @@ static size_t close_now(epoll_driver *d, orca__close_req *req)
 		fd_slot *s = &d->slots[fd];
 		orca__op *op = s->head;
 		s->head = s->tail = NULL;
-		if (s->registered) {
+		if (s->reg != REG_NONE) {
 			struct epoll_event unused = {0};
 			epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, &unused); /* ENOENT: gone already */
 		}
-		s->registered = false;
+		s->reg = REG_NONE;
 		s->drained = false;
-		list_emptied(s);
+		list_emptied(d, s);
 		while (op) {
 			orca__op *next = op->wait_next; /* before complete lets the op go */
 			if (op->kind == ORCA_OP_CONNECT)
@@ -817,7 +938,7 @@ static size_t ep_poll(orca__driver *base, bool must_reap)
 	orca__count(&d->counters.enters, 1);
 	if (r > 0)
 		n += handle_events(d, r);
-	return n;
+	return n + sweep_if_due(d, false);
 }
 
 static int wait_events(epoll_driver *d, int64_t deadline_ns)
@@ -846,9 +967,14 @@ static void ep_park(orca__driver *base, int64_t deadline_ns)
 		ep_poll(base, true);
 		return;
 	}
+	/* Waits that trust a registration get it checked within a sweep period or two,
+	 * parked or not (then nothing is unchecked and the park has no such deadline). */
+	if (d->unchecked && (deadline_ns < 0 || deadline_ns > d->next_sweep_ns))
+		deadline_ns = d->next_sweep_ns;
 	int n = wait_events(d, deadline_ns);
 	orca__parking_done(&d->park);
 	after_wait(d, n);
+	sweep_if_due(d, true);
 	drain_cancel_requests(d);
 }
 

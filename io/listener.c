@@ -14,6 +14,7 @@
 #include <orca/task.h>
 
 #include "fd_close.h"
+#include "fd_origin.h"
 #include "listener.h"
 #include "panic.h"
 
@@ -238,6 +239,7 @@ static orca__op *waiters_take(orca__listener *l)
  * becomes 0. */
 static int finish_accepted(const orca__op *op, int fd)
 {
+	orca__fd_made(fd); /* fd_origin.h */
 	if (op->flags & SOCK_NONBLOCK)
 		fcntl(fd, F_SETFL, O_NONBLOCK);
 	if (op->addr) {

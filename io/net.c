@@ -22,6 +22,7 @@
 #include <orca/net.h>
 #include <orca/task.h>
 
+#include "fd_origin.h"
 #include "listener.h"
 
 /* Shared by the caller and the pool thread: whichever lets go last frees it (the
@@ -176,6 +177,7 @@ static int bound_socket(const struct sockaddr *addr, socklen_t len, int type, in
 	int fd = socket(addr->sa_family, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	orca__fd_made(fd); /* fd_origin.h */
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if ((flags & ORCA_LISTEN_REUSEPORT) &&
@@ -236,6 +238,7 @@ static int connect_one(const struct sockaddr *addr, socklen_t len, int64_t timeo
 	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	orca__fd_made(fd); /* fd_origin.h */
 	int err = timeout_ns < 0 ? orca_connect(fd, addr, len)
 				 : orca_connect_timeout(fd, addr, len, timeout_ns);
 	if (err < 0) {

@@ -12,6 +12,7 @@
 #include <orca/task.h>
 
 #include "fd_close.h"
+#include "fd_origin.h"
 #include "listener.h"
 #include "observe.h"
 #include "op.h"
@@ -291,6 +292,7 @@ void orca_op_fsync(orca_op *o, int fd)
 
 void orca_op_close(orca_op *o, int fd)
 {
+	orca__fd_closing(fd); /* fd_origin.h: the number will name another file */
 	op_init(o, ORCA_OP_CLOSE, fd);
 }
 
@@ -450,6 +452,7 @@ static bool abort_seen(void)
 int orca_close(int fd)
 {
 	int r;
+	orca__fd_closing(fd); /* fd_origin.h: the number will name another file */
 	if (orca__listener_close(fd, &r))
 		return r; /* a listener of orca_tcp_listen: its multishot ends first */
 	/* Other tasks' ops on fd end with -EBADF before the number can be reused

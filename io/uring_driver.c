@@ -55,6 +55,7 @@
 
 #include "driver_shared.h"
 #include "fd_close.h"
+#include "fd_origin.h"
 #include "listener.h"
 #include "op.h"
 #include "panic.h"
@@ -520,6 +521,8 @@ static void complete(uring_driver *d, orca__op *op, int32_t res)
 	d->inflight--;
 	if (waits_on_fd(op))
 		orca__fd_waits_add(&d->base, op->fd, -1);
+	if (res >= 0 && (op->kind == ORCA_OP_ACCEPT || op->kind == ORCA_OP_OPENAT))
+		orca__fd_made(res); /* fd_origin.h: for every backend's drivers alike */
 #if ORCA_IO_ASAN
 	/* The kernel wrote into this buffer; ASan could not see it. If the memory was
 	 * freed meanwhile, that is a use-after-free by the kernel: stop here. */

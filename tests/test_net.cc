@@ -5,7 +5,8 @@
 // yield count; and what a readiness backend must get right: a reader and a writer on
 // one fd, hang-ups waking both, fd numbers reused after close, a recv after a short
 // one, cancels from other workers leaving nothing registered, the cooperative
-// budget, flags passed through; and orca_close ending other tasks' waits on the fd
+// budget, flags passed through, registrations kept across waits on fds Orca made (and
+// re-checked when such an fd was closed with close(2) and its number reused); and orca_close ending other tasks' waits on the fd
 // with -EBADF (NetClose; NetCloseAcrossWorkers, on two workers), also in a task
 // that was aborted.
 #include <arpa/inet.h>
@@ -899,6 +900,150 @@ TEST_P(Net, ARecvAfterAShortOneGetsDataThatArrivedInBetween)
 	if (GetParam().workers == 1) {
 		EXPECT_GE(after.io_submitted - before.io_submitted, 100u);
 	}
+}
+
+// A connected TCP pair made by Orca's own calls (fd_origin.h: the epoll backend may
+// then keep the registrations without checking them before each wait).
+intptr_t orca_made_pair(int *srv, int *cli)
+{
+	int lfd = orca_tcp_listen("127.0.0.1", 0, 4, 0);
+	if (lfd < 0)
+		return lfd;
+	int c = orca_tcp_connect("127.0.0.1", (uint16_t)orca_socket_port(lfd), ORCA_SEC(5));
+	int s = c < 0 ? c : orca_accept(lfd, nullptr, nullptr);
+	orca_close(lfd);
+	if (c < 0 || s < 0) {
+		if (c >= 0)
+			close(c);
+		return c < 0 ? c : s;
+	}
+	*srv = s;
+	*cli = c;
+	return 0;
+}
+
+intptr_t pong(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[64];
+	for (;;) {
+		ssize_t n = orca_recv(fd, buf, sizeof buf, 0);
+		if (n <= 0)
+			return n;
+		if (orca_send_all(fd, buf, (size_t)n) != n)
+			return -1;
+	}
+}
+
+intptr_t ping_pong_on_orca_fds(void *)
+{
+	int srv, cli;
+	intptr_t r = orca_made_pair(&srv, &cli);
+	if (r)
+		return r;
+	orca_task *peer;
+	if (orca_spawn(&peer, pong, (void *)(intptr_t)cli) != 0)
+		return -1;
+	// Every recv after the first comes after a short one, so on epoll each waits
+	// (without trying first) on both ends: 2 x 300 waits.
+	char buf[64];
+	for (int i = 0; i < 300; i++) {
+		char msg[16];
+		int len = snprintf(msg, sizeof msg, "p%d", i);
+		if (orca_send_all(srv, msg, (size_t)len) != len)
+			return -2;
+		if (orca_recv_timeout(srv, buf, sizeof buf, 0, ORCA_SEC(5)) != len ||
+		    memcmp(buf, msg, (size_t)len) != 0)
+			return -3;
+	}
+	shutdown(srv, SHUT_WR);
+	intptr_t pr = 1;
+	orca_join(peer, &pr);
+	close(srv);
+	close(cli);
+	return pr == 0 ? 0 : -4;
+}
+
+TEST_P(Net, WaitsOnFdsOrcaMadeNeedNoRegistrationCheckEach)
+{
+	orca_metrics before, after;
+	ASSERT_EQ(0, orca_runtime_metrics(rt, &before));
+	EXPECT_EQ(0, orca_test::run_task(rt, ping_pong_on_orca_fds));
+	ASSERT_EQ(0, orca_runtime_metrics(rt, &after));
+	// On one worker, epoll: the three fds are registered and checked once each (a
+	// few more for the first waits and the timeouts' cancels), not once per wait as
+	// the 100+ of ARecvAfterAShortOne... on the program's own fds (io_uring submits
+	// every op).
+	if (GetParam().workers == 1 && GetParam().backend == ORCA_BACKEND_EPOLL) {
+		EXPECT_LE(after.io_submitted - before.io_submitted, 20u);
+	}
+}
+
+intptr_t orca_fd_closed_plainly_then_reused(void *)
+{
+	int srv, cli;
+	intptr_t r = orca_made_pair(&srv, &cli);
+	if (r)
+		return r;
+	// Waits on srv: its registration is checked, then trusted.
+	if ((r = recv_written_later(srv, cli, "orca")) != 0)
+		return r - 10;
+	if ((r = recv_written_later(srv, cli, "again")) != 0)
+		return r - 20;
+	// Closed with close(2), not orca_close, and the number given to a file the program
+	// made itself: nothing tells Orca, and the kernel dropped the registration.
+	int num = srv;
+	close(srv);
+	close(cli);
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return -30;
+	if (dup2(sv[0], num) != num)
+		return -31;
+	close(sv[0]);
+	// The wait trusts what it should not; the epoll driver's sweep finds out.
+	if ((r = recv_written_later(num, sv[1], "mine")) != 0)
+		return r - 40;
+	close(num);
+	close(sv[1]);
+	return 0;
+}
+
+TEST_P(Net, AnOrcaFdClosedWithCloseAndItsNumberReusedIsStillWaitedOn)
+{
+	EXPECT_EQ(0, orca_test::run_task(rt, orca_fd_closed_plainly_then_reused));
+}
+
+intptr_t events_with_nobody_waiting(void *)
+{
+	int srv, cli;
+	intptr_t r = orca_made_pair(&srv, &cli);
+	if (r)
+		return r;
+	if ((r = recv_written_later(srv, cli, "first")) != 0)
+		return r - 10;
+	// Data arrives while nobody waits on srv here (as when its task moved to another
+	// worker): after two such events the epoll backend switches the registration off
+	// in this worker's set. It is read without Orca.
+	char buf[16];
+	for (int i = 0; i < 3; i++) {
+		if (write(cli, "x", 1) != 1)
+			return -20;
+		orca_sleep(ORCA_MSEC(5)); // the worker parks and takes the event
+		if (recv(srv, buf, sizeof buf, MSG_DONTWAIT) != 1)
+			return -21;
+	}
+	// The next wait here switches it back on, and is woken.
+	if ((r = recv_written_later(srv, cli, "back")) != 0)
+		return r - 30;
+	close(srv);
+	close(cli);
+	return 0;
+}
+
+TEST_P(Net, AWaitAfterEventsThatFoundNobodyIsWoken)
+{
+	EXPECT_EQ(0, orca_test::run_task(rt, events_with_nobody_waiting));
 }
 
 struct CleanupAfterAbort {
