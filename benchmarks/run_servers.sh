@@ -16,7 +16,8 @@
 # Environment: PEERS_DIR (default <repo>/../shared/peers), WORKERS (default 2),
 #   SKIP_BUILD=1, EXAMPLES_DIR (where http_server/echo_server are; default
 #   build/release/examples), EXAMPLES_DIR_B (a second build, run as server
-#   "orca-b": a before/after comparison in one run), BENCH_DIR (threads_* and echo_load; default
+#   "orca-b", and as "orca-epoll-b" on its epoll backend: a before/after comparison
+#   in one run), BENCH_DIR (threads_* and echo_load; default
 #   build/release/benchmarks), SERVERS="orca orca-epoll threads tokio go",
 #   WORKLOADS="http64 http256 echo64 echo256" (also: "conn", connection churn against
 #   the echo servers with connect_load, 2 client threads: accepts/s and server CPU per
@@ -67,6 +68,7 @@ server_cmd() {
 	orca) bin="$ex/${kind}_server"; [[ -x $bin ]] && echo "$bin $port $WORKERS" ;;
 	orca-epoll) bin="$ex/${kind}_server"; [[ -x $bin ]] && echo "env ORCA_BACKEND=epoll $bin $port $WORKERS" ;;
 	orca-b) bin="${EXAMPLES_DIR_B:-}/${kind}_server"; [[ -x $bin ]] && echo "$bin $port $WORKERS" ;;
+	orca-epoll-b) bin="${EXAMPLES_DIR_B:-}/${kind}_server"; [[ -x $bin ]] && echo "env ORCA_BACKEND=epoll $bin $port $WORKERS" ;;
 	threads) bin="$bench_dir/threads_$kind"; [[ -x $bin ]] && echo "$bin $port" ;;
 	tokio) bin="$PEERS_DIR/tokio/target/release/tokio_$kind"; [[ -x $bin ]] && echo "$bin $port $WORKERS" ;;
 	go) bin="$PEERS_DIR/go/bin/go_$kind"; [[ -x $bin ]] && echo "$bin $port $WORKERS" ;;
