@@ -114,6 +114,7 @@ typedef struct fd_slot {
 	uint32_t stamp;        /* fd_origin stamp its registration was checked under */
 	uint32_t seq;          /* registrations so far: the high half of their events' data */
 	uint32_t epoch;        /* the driver's sweep epoch when its unchecked waits began */
+	uint32_t unchecked_at; /* its index in the driver's unchecked list, while unchecked */
 	uint8_t reg;           /* REG_*: what we believe of the kernel's registration */
 	uint8_t unsolicited;   /* events in a row that found no waiter */
 	bool unchecked;        /* its waits trust a registration not checked since they began */
@@ -130,7 +131,8 @@ typedef struct epoll_driver {
 	fd_slot *slots; /* indexed by fd, owner only */
 	size_t nslots;
 	unsigned inflight;       /* ops on waiter lists */
-	unsigned unchecked;      /* slots with unchecked waits (fd_slot.unchecked) */
+	int *unchecked_fds;      /* the fds of slots with unchecked waits (fd_slot.unchecked) */
+	unsigned unchecked, unchecked_cap;
 	uint32_t epoch;          /* sweeps so far */
 	unsigned polls;          /* a counter: ep_poll reads the clock every 64th time */
 	int64_t next_sweep_ns;   /* CLOCK_MONOTONIC, while unchecked > 0 */
@@ -564,18 +566,38 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void set_unchecked(epoll_driver *d, fd_slot *s, bool unchecked)
+/* Marks fd's slot as having unchecked waits: listed for the sweep. False when the
+ * list cannot grow (the wait is then checked instead). */
+static bool mark_unchecked(epoll_driver *d, int fd, fd_slot *s)
 {
-	if (s->unchecked == unchecked)
-		return;
-	s->unchecked = unchecked;
-	if (unchecked) {
-		s->epoch = d->epoch;
-		if (d->unchecked++ == 0)
-			d->next_sweep_ns = now_ns() + SWEEP_NS;
-	} else {
-		d->unchecked--;
+	if (s->unchecked)
+		return true;
+	if (d->unchecked == d->unchecked_cap) {
+		unsigned cap = d->unchecked_cap ? d->unchecked_cap * 2 : 64;
+		int *fds = realloc(d->unchecked_fds, cap * sizeof(*fds));
+		if (!fds)
+			return false;
+		d->unchecked_fds = fds;
+		d->unchecked_cap = cap;
 	}
+	if (d->unchecked == 0)
+		d->next_sweep_ns = now_ns() + SWEEP_NS;
+	s->unchecked = true;
+	s->epoch = d->epoch;
+	s->unchecked_at = d->unchecked;
+	d->unchecked_fds[d->unchecked++] = fd;
+	return true;
+}
+
+/* Its waits are checked (or gone): off the sweep's list. */
+static void clear_unchecked(epoll_driver *d, fd_slot *s)
+{
+	if (!s->unchecked)
+		return;
+	s->unchecked = false;
+	int last = d->unchecked_fds[--d->unchecked];
+	d->unchecked_fds[s->unchecked_at] = last;
+	d->slots[last].unchecked_at = s->unchecked_at;
 }
 
 /* A recv on a stream socket that came back short emptied the socket's receive
@@ -608,14 +630,13 @@ static int add_waiter(epoll_driver *d, orca__op *op)
 	if (!s)
 		return -ENOMEM;
 	/* A poll wants the level, which only a check reports. */
-	bool trusted = op->kind != ORCA_OP_POLL && registration_trusted(s, op->fd);
+	bool trusted = op->kind != ORCA_OP_POLL && registration_trusted(s, op->fd) &&
+		       (s->head || mark_unchecked(d, op->fd, s));
 	if (!trusted) {
 		int err = check_registration(d, op->fd, s);
 		if (err)
 			return err;
-		set_unchecked(d, s, false); /* checked now: good for the waits before too */
-	} else if (!s->head) {
-		set_unchecked(d, s, true);
+		clear_unchecked(d, s); /* checked now: good for the waits before too */
 	}
 	op->wait_next = NULL;
 	if (s->tail)
@@ -630,7 +651,7 @@ static int add_waiter(epoll_driver *d, orca__op *op)
 
 static void list_emptied(epoll_driver *d, fd_slot *s)
 {
-	set_unchecked(d, s, false);
+	clear_unchecked(d, s);
 }
 
 /* op is off every waiter list: store the result and wake its task. */
@@ -749,12 +770,15 @@ static size_t handle_events(epoll_driver *d, int n)
 static size_t sweep(epoll_driver *d)
 {
 	size_t n = 0;
-	for (size_t fd = 0; fd < d->nslots && d->unchecked; fd++) {
+	for (unsigned i = 0; i < d->unchecked;) {
+		int fd = d->unchecked_fds[i];
 		fd_slot *s = &d->slots[fd];
-		if (!s->unchecked || s->epoch == d->epoch)
+		if (s->epoch == d->epoch) {
+			i++; /* began waiting after the last sweep: the next one */
 			continue;
-		set_unchecked(d, s, false);
-		int err = check_registration(d, (int)fd, s);
+		}
+		clear_unchecked(d, s); /* puts the last one at i */
+		int err = check_registration(d, fd, s);
 		if (err)
 			n += fail_waiters(d, s, err);
 	}
@@ -1010,6 +1034,7 @@ static void ep_destroy(orca__driver *base)
 	orca__cancel_list_destroy(&d->cancels);
 	orca__close_list_destroy(&d->closes);
 	free(d->slots);
+	free(d->unchecked_fds);
 	free(d);
 }
 

@@ -773,9 +773,9 @@ intptr_t write_later(void *arg)
 }
 
 // recv of "msg" on fd while another task writes it there after a while.
-intptr_t recv_written_later(int rfd, int wfd, const char *msg)
+intptr_t recv_written_later(int rfd, int wfd, const char *msg, int64_t delay = ORCA_MSEC(20))
 {
-	Later l{wfd, msg, ORCA_MSEC(20)};
+	Later l{wfd, msg, delay};
 	orca_task *w;
 	if (orca_spawn(&w, write_later, &l) != 0)
 		return -100;
@@ -1044,6 +1044,34 @@ intptr_t events_with_nobody_waiting(void *)
 TEST_P(Net, AWaitAfterEventsThatFoundNobodyIsWoken)
 {
 	EXPECT_EQ(0, orca_test::run_task(rt, events_with_nobody_waiting));
+}
+
+intptr_t long_trusted_waits(void *)
+{
+	int srv, cli;
+	intptr_t r = orca_made_pair(&srv, &cli);
+	if (r)
+		return r;
+	if ((r = recv_written_later(srv, cli, "first")) != 0)
+		return r - 10;
+	// Waits long enough for the epoll driver's sweeps to check them, many at once.
+	if ((r = recv_written_later(srv, cli, "second", ORCA_MSEC(60))) != 0)
+		return r - 20;
+	close(srv);
+	close(cli);
+	return 0;
+}
+
+TEST_P(Net, ManyLongWaitsOnOrcaFdsAreAllWoken)
+{
+	std::vector<orca_task *> hs(24);
+	for (auto &h : hs)
+		ASSERT_EQ(0, orca_spawn_on(rt, &h, long_trusted_waits, nullptr));
+	for (size_t i = 0; i < hs.size(); i++) {
+		intptr_t r = 1;
+		EXPECT_EQ(0, orca_join(hs[i], &r));
+		EXPECT_EQ(0, r) << "task " << i;
+	}
 }
 
 struct CleanupAfterAbort {
