@@ -922,6 +922,20 @@ intptr_t orca_made_pair(int *srv, int *cli)
 	return 0;
 }
 
+// orca_made_pair, then one wait on srv: its registration is checked, and trusted after.
+intptr_t orca_made_pair_waited_on(int *srv, int *cli)
+{
+	intptr_t r = orca_made_pair(srv, cli);
+	if (r)
+		return r;
+	if ((r = recv_written_later(*srv, *cli, "first")) != 0) {
+		close(*srv);
+		close(*cli);
+		return r - 10;
+	}
+	return 0;
+}
+
 intptr_t pong(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
@@ -982,12 +996,9 @@ TEST_P(Net, WaitsOnFdsOrcaMadeNeedNoRegistrationCheckEach)
 intptr_t orca_fd_closed_plainly_then_reused(void *)
 {
 	int srv, cli;
-	intptr_t r = orca_made_pair(&srv, &cli);
+	intptr_t r = orca_made_pair_waited_on(&srv, &cli);
 	if (r)
 		return r;
-	// Waits on srv: its registration is checked, then trusted.
-	if ((r = recv_written_later(srv, cli, "orca")) != 0)
-		return r - 10;
 	if ((r = recv_written_later(srv, cli, "again")) != 0)
 		return r - 20;
 	// Closed with close(2), not orca_close, and the number given to a file the program
@@ -1017,11 +1028,9 @@ TEST_P(Net, AnOrcaFdClosedWithCloseAndItsNumberReusedIsStillWaitedOn)
 intptr_t events_with_nobody_waiting(void *)
 {
 	int srv, cli;
-	intptr_t r = orca_made_pair(&srv, &cli);
+	intptr_t r = orca_made_pair_waited_on(&srv, &cli);
 	if (r)
 		return r;
-	if ((r = recv_written_later(srv, cli, "first")) != 0)
-		return r - 10;
 	// Data arrives while nobody waits on srv here (as when its task moved to another
 	// worker): after two such events the epoll backend switches the registration off
 	// in this worker's set. It is read without Orca.
@@ -1049,11 +1058,9 @@ TEST_P(Net, AWaitAfterEventsThatFoundNobodyIsWoken)
 intptr_t long_trusted_waits(void *)
 {
 	int srv, cli;
-	intptr_t r = orca_made_pair(&srv, &cli);
+	intptr_t r = orca_made_pair_waited_on(&srv, &cli);
 	if (r)
 		return r;
-	if ((r = recv_written_later(srv, cli, "first")) != 0)
-		return r - 10;
 	// Waits long enough for the epoll driver's sweeps to check them, many at once.
 	if ((r = recv_written_later(srv, cli, "second", ORCA_MSEC(60))) != 0)
 		return r - 20;

@@ -113,6 +113,11 @@ ORCA_API int orca_shutdown(int fd, int how);
  * tasks of another runtime, are not ended (a race in the program). On kernels before
  * 5.19 (no IORING_ASYNC_CANCEL_FD) io_uring operations keep waiting on the closed fd
  * until their task is aborted.
+ * Close the fds Orca made (orca_accept, orca_tcp_connect, orca_open, ...) with this
+ * rather than close(2) on the epoll backend: it keeps such an fd registered between
+ * waits, trusting that its number names the same file until Orca closes or reuses
+ * it. After a close(2), a wait on a file of the program's own that took the number may
+ * be woken up to about 20 ms late (once; nothing is lost).
  * For a listener from orca_tcp_listen it first ends the listener's multishot accept
  * (orca_accept) and waits for the kernel to let go of the socket, so the port is free
  * when it returns. In a task that has already seen its abort (its clean-up) the fd is
