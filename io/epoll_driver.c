@@ -21,7 +21,8 @@
  * (submit returns ORCA__SUBMIT_YIELD), Tokio's cooperative budget.
  *
  * Registration: an fd gets into a worker's epoll set on its first wait there and stays,
- * edge-triggered, for everything (ORCA_EPOLL_MASK), as Tokio and Go register a socket
+ * edge-triggered (for reading, and for writing once an op waited to write: a writable
+ * socket would report itself at every check otherwise), as Tokio and Go register a socket
  * once. An op that tried and got EAGAIN (or skipped its try after a short recv) then
  * waits on the next edge without a system call. What makes that safe with raw fds,
  * which can be closed with close(2) and their numbers reused behind our back (dropping
@@ -90,11 +91,12 @@
 #define ORCA_EPOLL_EVENTS 256
 #define ORCA_EPOLL_BUDGET 128
 #define TAG_EVENTFD UINT64_MAX
-/* What a registration reports: all of it, edge-triggered (one registration serves
- * every op on the fd). */
-#define ORCA_EPOLL_MASK                                                                    \
-	(EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM |           \
-	 EPOLLWRBAND | EPOLLRDHUP | EPOLLET)
+/* What a registration reports, edge-triggered (one registration serves every op on
+ * the fd): the reading side always; the writing side (EPOLLOUT and the like) is added
+ * when an op first waits for it. Not from the start: a socket is writable nearly always,
+ * and each check (ADD or MOD) of a registration that asks for it reports that at once,
+ * an event and often a wake-up for nothing (one per connection). */
+#define READ_MASK (EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND | EPOLLRDHUP | EPOLLET)
 /* How often trusted registrations that waits have relied on for a while are checked
  * (fd_origin.h): late by at most about two periods for a program that closes an Orca
  * fd with close(2) and reuses its number for a file of its own. */
@@ -115,6 +117,7 @@ typedef struct fd_slot {
 	uint32_t seq;          /* registrations so far: the high half of their events' data */
 	uint32_t epoch;        /* the driver's sweep epoch when its unchecked waits began */
 	uint32_t unchecked_at; /* its index in the driver's unchecked list, while unchecked */
+	uint32_t mask;         /* what the registration reports, while reg != REG_NONE */
 	uint8_t reg;           /* REG_*: what we believe of the kernel's registration */
 	uint8_t unsolicited;   /* events in a row that found no waiter */
 	bool unchecked;        /* its waits trust a registration not checked since they began */
@@ -510,17 +513,18 @@ static uint64_t event_tag(int fd, uint32_t seq)
 	return (uint64_t)seq << 32 | (uint32_t)fd;
 }
 
-/* Makes sure fd is in the epoll set, reporting ORCA_EPOLL_MASK, for the file it names
- * now: MOD, or ADD when it is not there (new to us, or closed and reused behind our
- * back). Either way the kernel reports at once what is ready. 0 or -errno (EPERM:
- * epoll cannot watch it). */
-static int check_registration(epoll_driver *d, int fd, fd_slot *s)
+/* Makes sure fd is in the epoll set, reporting READ_MASK and want (and what it reported
+ * before), for the file it names now: MOD, or ADD when it is not there (new to us, or
+ * closed and reused behind our back). Either way the kernel reports at once what is
+ * ready. 0 or -errno (EPERM: epoll cannot watch it). */
+static int check_registration(epoll_driver *d, int fd, fd_slot *s, uint32_t want)
 {
 	uint32_t stamp = orca__fd_stamp(fd); /* before the check: a later bump is seen */
+	uint32_t mask = READ_MASK | want | (s->reg != REG_NONE ? s->mask : 0);
 	int ctl = s->reg != REG_NONE ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	for (int tries = 0; tries < 3; tries++) {
 		uint32_t seq = ctl == EPOLL_CTL_ADD ? s->seq + 1 : s->seq;
-		struct epoll_event ev = {.events = ORCA_EPOLL_MASK, .data.u64 = event_tag(fd, seq)};
+		struct epoll_event ev = {.events = mask, .data.u64 = event_tag(fd, seq)};
 		if (epoll_ctl(d->epfd, ctl, fd, &ev) == 0) {
 			if (ctl == EPOLL_CTL_ADD) {
 				/* A new registration: what it is. */
@@ -532,6 +536,7 @@ static int check_registration(epoll_driver *d, int fd, fd_slot *s)
 				s->seq = seq;
 			}
 			s->reg = REG_ON;
+			s->mask = mask;
 			s->stamp = stamp;
 			s->unsolicited = 0;
 			orca__count(&d->counters.submitted, 1);
@@ -551,12 +556,13 @@ static int check_registration(epoll_driver *d, int fd, fd_slot *s)
 	return -EEXIST;
 }
 
-/* Whether a wait on fd may rely on its registration without checking it: it is on,
- * and fd_origin says fd names the file it was checked for (see Registration). */
-static bool registration_trusted(const fd_slot *s, int fd)
+/* Whether a wait for want on fd may rely on its registration without checking it: it
+ * is on and reports want, and fd_origin says fd names the file it was checked for
+ * (see Registration). */
+static bool registration_trusted(const fd_slot *s, int fd, uint32_t want)
 {
-	return s->reg == REG_ON && orca__fd_stamp_made_by_orca(s->stamp) &&
-	       orca__fd_stamp(fd) == s->stamp;
+	return s->reg == REG_ON && (s->mask & want) == want &&
+	       orca__fd_stamp_made_by_orca(s->stamp) && orca__fd_stamp(fd) == s->stamp;
 }
 
 static int64_t now_ns(void)
@@ -630,10 +636,10 @@ static int add_waiter(epoll_driver *d, orca__op *op)
 	if (!s)
 		return -ENOMEM;
 	/* A poll wants the level, which only a check reports. */
-	bool trusted = op->kind != ORCA_OP_POLL && registration_trusted(s, op->fd) &&
+	bool trusted = op->kind != ORCA_OP_POLL && registration_trusted(s, op->fd, op->interest) &&
 		       (s->head || mark_unchecked(d, op->fd, s));
 	if (!trusted) {
-		int err = check_registration(d, op->fd, s);
+		int err = check_registration(d, op->fd, s, op->interest);
 		if (err)
 			return err;
 		clear_unchecked(d, s); /* checked now: good for the waits before too */
@@ -778,7 +784,7 @@ static size_t sweep(epoll_driver *d)
 			continue;
 		}
 		clear_unchecked(d, s); /* puts the last one at i */
-		int err = check_registration(d, fd, s);
+		int err = check_registration(d, fd, s, 0);
 		if (err)
 			n += fail_waiters(d, s, err);
 	}
