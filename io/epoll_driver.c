@@ -38,7 +38,7 @@
  * Each ADD numbers the registration (seq, the high half of the event's data): events
  * of an older registration of the number (its file still open through a dup) are
  * ignored. A registration whose events keep finding no waiter here (the fd's tasks
- * moved to another worker) is switched off (MOD with no events) so it stops waking
+ * moved to another worker) is switched off (MOD with no events but EPOLLET) so it stops waking
  * this worker; the next wait here checks it back on. EPOLLHUP and EPOLLERR match every
  * waiter, readers and writers.
  *
@@ -680,7 +680,10 @@ static void complete(epoll_driver *d, orca__op *op, int32_t res)
  * So the call goes around TSan's interceptor. */
 static void switch_off(epoll_driver *d, int fd, fd_slot *s)
 {
-	struct epoll_event ev = {.events = 0, .data.u64 = event_tag(fd, s->seq)};
+	/* No events, but still EPOLLET: the kernel adds EPOLLHUP and EPOLLERR to every
+	 * registration, and level-triggered, a hung-up fd left open would then be reported
+	 * at every wait of this worker (it could never sleep again). */
+	struct epoll_event ev = {.events = EPOLLET, .data.u64 = event_tag(fd, s->seq)};
 	long r = syscall(SYS_epoll_ctl, d->epfd, EPOLL_CTL_MOD, fd, &ev);
 	s->reg = r == 0 ? REG_OFF : REG_NONE;
 }

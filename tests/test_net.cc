@@ -6,7 +6,8 @@
 // one fd, hang-ups waking both, fd numbers reused after close, a recv after a short
 // one, cancels from other workers leaving nothing registered, the cooperative
 // budget, flags passed through, registrations kept across waits on fds Orca made (and
-// re-checked when such an fd was closed with close(2) and its number reused); and orca_close ending other tasks' waits on the fd
+// re-checked when such an fd was closed with close(2) and its number reused; switched off
+// where nobody waits, without waking on a hang-up); and orca_close ending other tasks' waits on the fd
 // with -EBADF (NetClose; NetCloseAcrossWorkers, on two workers), also in a task
 // that was aborted.
 #include <arpa/inet.h>
@@ -1053,6 +1054,60 @@ intptr_t events_with_nobody_waiting(void *)
 TEST_P(Net, AWaitAfterEventsThatFoundNobodyIsWoken)
 {
 	EXPECT_EQ(0, orca_test::run_task(rt, events_with_nobody_waiting));
+}
+
+double process_cpu_seconds()
+{
+	struct rusage r;
+	getrusage(RUSAGE_SELF, &r);
+	return r.ru_utime.tv_sec + r.ru_stime.tv_sec + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+}
+
+intptr_t hang_up_behind_a_switched_off_registration(void *arg)
+{
+	int srv, cli;
+	intptr_t r = orca_made_pair_waited_on(&srv, &cli);
+	if (r)
+		return r;
+	char buf[16];
+	for (int i = 0; i < 3; i++) { // switches srv's registration off (as above)
+		if (write(cli, "x", 1) != 1)
+			return -20;
+		orca_sleep(ORCA_MSEC(5));
+		if (recv(srv, buf, sizeof buf, MSG_DONTWAIT) != 1)
+			return -21;
+	}
+	// Both directions end: srv reports EPOLLHUP for as long as it stays open, which a
+	// registration with no events still does (the kernel always adds EPOLLHUP and
+	// EPOLLERR); level-triggered, it would wake this worker at every wait.
+	shutdown(srv, SHUT_WR);
+	close(cli);
+	orca_sleep(ORCA_MSEC(5));
+	r = await_flag(arg);
+	close(srv);
+	return r;
+}
+
+TEST_P(Net, AHungUpFdWhoseRegistrationIsSwitchedOffCostsNoCpu)
+{
+	PlainWake pw;
+	orca_task *h;
+	ASSERT_EQ(0, orca_spawn_on(rt, &h, hang_up_behind_a_switched_off_registration, &pw));
+	while (!pw.parked)
+		std::this_thread::yield();
+	std::this_thread::sleep_for(std::chrono::milliseconds(20)); // let workers park
+	double c0 = process_cpu_seconds();
+	std::this_thread::sleep_for(std::chrono::milliseconds(200));
+	double cpu = process_cpu_seconds() - c0;
+	EXPECT_LT(cpu, 0.010) << "parked workers used " << cpu * 1000 << " ms in 200 ms";
+	{
+		std::lock_guard<std::mutex> g(pw.mu);
+		pw.flag = 1;
+		orca_waker_wake_by_ref(&pw.w);
+	}
+	intptr_t r = 1;
+	EXPECT_EQ(0, orca_join(h, &r));
+	EXPECT_EQ(0, r);
 }
 
 intptr_t long_trusted_waits(void *)
