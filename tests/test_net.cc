@@ -40,6 +40,14 @@ class Net : public orca_test::IoRuntimeTest {};
 INSTANTIATE_TEST_SUITE_P(Io, Net, orca_test::io_params_with_oneshot_accept(),
 			 orca_test::io_param_name);
 
+// CPU time of the whole process (every worker), user + system, in seconds.
+double process_cpu_seconds()
+{
+	struct rusage r;
+	getrusage(RUSAGE_SELF, &r);
+	return r.ru_utime.tv_sec + r.ru_stime.tv_sec + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+}
+
 // ---- an echo server as a task ------------------------------------------------------
 
 struct Server {
@@ -304,12 +312,9 @@ TEST_P(Net, AcceptLoopBacksOffOnEmfileAndRecovers)
 	}
 	ASSERT_GT(clients.size(), 5u);
 	std::this_thread::sleep_for(std::chrono::milliseconds(100));
-	struct rusage r0, r1;
-	getrusage(RUSAGE_SELF, &r0);
+	double c0 = process_cpu_seconds();
 	std::this_thread::sleep_for(std::chrono::milliseconds(300));
-	getrusage(RUSAGE_SELF, &r1);
-	double cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
-		     ((r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec)) / 1e6;
+	double cpu = process_cpu_seconds() - c0;
 	EXPECT_LT(cpu, 0.15) << "accept loop spins on EMFILE";
 	for (int fd : clients)
 		close(fd);
@@ -579,15 +584,9 @@ TEST_P(Net, ParkingWithAnyYieldCountWakesAndIdlesAlike)
 		while (!pw.parked)
 			std::this_thread::yield();
 		std::this_thread::sleep_for(std::chrono::milliseconds(20)); // let workers park
-		struct rusage r0, r1;
-		getrusage(RUSAGE_SELF, &r0);
+		double c0 = process_cpu_seconds();
 		std::this_thread::sleep_for(std::chrono::milliseconds(200));
-		getrusage(RUSAGE_SELF, &r1);
-		double cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) +
-			     (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
-			     ((r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) +
-			      (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec)) /
-				     1e6;
+		double cpu = process_cpu_seconds() - c0;
 		EXPECT_LT(cpu, 0.010) << "parked workers used " << cpu * 1000 << " ms in 200 ms";
 		int64_t t0 = orca_now();
 		{
@@ -607,12 +606,9 @@ TEST_P(Net, IdleWithListenersUsesNoCpu)
 	start_server(rt, &s1);
 	start_server(rt, &s2);
 	std::this_thread::sleep_for(std::chrono::milliseconds(50));
-	struct rusage r0, r1;
-	getrusage(RUSAGE_SELF, &r0);
+	double c0 = process_cpu_seconds();
 	std::this_thread::sleep_for(std::chrono::milliseconds(500));
-	getrusage(RUSAGE_SELF, &r1);
-	double cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) + (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
-		     ((r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) + (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec)) / 1e6;
+	double cpu = process_cpu_seconds() - c0;
 	EXPECT_LT(cpu, 0.010) << "idle with listeners used " << cpu * 1000 << " ms in 500 ms";
 	stop_server(&s1);
 	stop_server(&s2);
@@ -1054,13 +1050,6 @@ intptr_t events_with_nobody_waiting(void *)
 TEST_P(Net, AWaitAfterEventsThatFoundNobodyIsWoken)
 {
 	EXPECT_EQ(0, orca_test::run_task(rt, events_with_nobody_waiting));
-}
-
-double process_cpu_seconds()
-{
-	struct rusage r;
-	getrusage(RUSAGE_SELF, &r);
-	return r.ru_utime.tv_sec + r.ru_stime.tv_sec + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
 }
 
 intptr_t hang_up_behind_a_switched_off_registration(void *arg)
