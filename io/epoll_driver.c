@@ -34,7 +34,8 @@
  * epoll_ctl as a one-shot re-arm cost before. The sweep bounds what the stamp cannot
  * see (an Orca fd closed with close(2), its number taken by the program's own file):
  * every SWEEP_NS the driver checks the registrations of waits that trusted them
- * and have waited longer than a period; parked, it wakes for that, once.
+ * and have waited longer than a period; parked, it wakes for that (once or twice,
+ * then nothing is left to check).
  * Each ADD numbers the registration (seq, the high half of the event's data): events
  * of an older registration of the number (its file still open through a dup) are
  * ignored. A registration whose events keep finding no waiter here (the fd's tasks
@@ -80,6 +81,7 @@
 #include <unistd.h>
 
 #include <orca/blocking.h>
+#include <orca/time.h>
 
 #include "driver_shared.h"
 #include "fd_close.h"
@@ -565,13 +567,6 @@ static bool registration_trusted(const fd_slot *s, int fd, uint32_t want)
 	       orca__fd_stamp_made_by_orca(s->stamp) && orca__fd_stamp(fd) == s->stamp;
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Marks fd's slot as having unchecked waits: listed for the sweep. False when the
  * list cannot grow (the wait is then checked instead). */
 static bool mark_unchecked(epoll_driver *d, int fd, fd_slot *s)
@@ -587,7 +582,7 @@ static bool mark_unchecked(epoll_driver *d, int fd, fd_slot *s)
 		d->unchecked_cap = cap;
 	}
 	if (d->unchecked == 0)
-		d->next_sweep_ns = now_ns() + SWEEP_NS;
+		d->next_sweep_ns = orca_now() + SWEEP_NS;
 	s->unchecked = true;
 	s->epoch = d->epoch;
 	s->unchecked_at = d->unchecked;
@@ -609,8 +604,9 @@ static void clear_unchecked(epoll_driver *d, fd_slot *s)
 /* A recv on a stream socket that came back short emptied the socket's receive
  * queue (Tokio clears the readiness then): the next recv here goes straight to
  * waiting instead of trying a read that would say EAGAIN, one system call less per
- * message for a request-response connection. Only a hint: arming an fd that has data
- * after all reports it at once, so a wrong guess costs a wait, never a wake-up. */
+ * message for a request-response connection. Only a hint: data that arrived after the
+ * short read is an edge the registration reports later, so a wrong guess costs a wait,
+ * never a lost wake-up. */
 static void note_short_recv(fd_slot *s, const orca__op *op, enum step st)
 {
 	if (st == STEP_DONE && op->kind == ORCA_OP_RECV && s->stream && op->flags == 0 &&
@@ -655,11 +651,6 @@ static int add_waiter(epoll_driver *d, orca__op *op)
 	return 0;
 }
 
-static void list_emptied(epoll_driver *d, fd_slot *s)
-{
-	clear_unchecked(d, s);
-}
-
 /* op is off every waiter list: store the result and wake its task. */
 static void complete(epoll_driver *d, orca__op *op, int32_t res)
 {
@@ -695,7 +686,7 @@ static size_t fail_waiters(epoll_driver *d, fd_slot *s, int err)
 	size_t n = 0;
 	orca__op *op = s->head;
 	s->head = s->tail = NULL;
-	list_emptied(d, s);
+	clear_unchecked(d, s);
 	while (op) {
 		orca__op *next = op->wait_next;
 		complete(d, op, op->res > 0 ? op->res : err);
@@ -756,7 +747,7 @@ static size_t handle_event(epoll_driver *d, int fd, uint32_t seq, uint32_t ev)
 		completed++;
 	}
 	if (!s->head)
-		list_emptied(d, s);
+		clear_unchecked(d, s);
 	return completed;
 }
 
@@ -792,7 +783,7 @@ static size_t sweep(epoll_driver *d)
 			n += fail_waiters(d, s, err);
 	}
 	d->epoch++;
-	d->next_sweep_ns = now_ns() + SWEEP_NS;
+	d->next_sweep_ns = orca_now() + SWEEP_NS;
 	return n;
 }
 
@@ -800,7 +791,7 @@ static size_t sweep_if_due(epoll_driver *d, bool read_clock)
 {
 	if (!d->unchecked || (!read_clock && (++d->polls & 63)))
 		return 0;
-	return now_ns() >= d->next_sweep_ns ? sweep(d) : 0;
+	return orca_now() >= d->next_sweep_ns ? sweep(d) : 0;
 }
 
 /* ---- cancellation ------------------------------------------------------------------ */
@@ -825,7 +816,7 @@ static void cancel_now(epoll_driver *d, orca__op *op)
 	if (s->tail == op)
 		s->tail = prev;
 	if (!s->head)
-		list_emptied(d, s);
+		clear_unchecked(d, s);
 	if (op->kind == ORCA_OP_CONNECT)
 		restore_blocking(op);
 	complete(d, op, op->res > 0 ? op->res : -ECANCELED);
@@ -862,7 +853,7 @@ static size_t close_now(epoll_driver *d, orca__close_req *req)
 		}
 		s->reg = REG_NONE;
 		s->drained = false;
-		list_emptied(d, s);
+		clear_unchecked(d, s);
 		while (op) {
 			orca__op *next = op->wait_next; /* before complete lets the op go */
 			if (op->kind == ORCA_OP_CONNECT)

@@ -465,7 +465,7 @@ int orca_close(int fd)
 		return close(fd) == 0 ? 0 : -errno;
 	}
 	orca_op op;
-	orca_op_close(&op, fd);
+	op_init(&op, ORCA_OP_CLOSE, fd); /* orca_op_close but for the stamp, bumped above */
 	return (int)orca_await(&op.base);
 }
 

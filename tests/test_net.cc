@@ -1602,17 +1602,30 @@ TEST_P(NetClose, CloseEndsABlockedPollFdWithEbadf)
 	close(sv[1]);
 }
 
-// A listener made with socket/bind/listen, not orca_tcp_listen: never a multishot,
-// always the one-shot (or epoll) accept.
-TEST_P(NetClose, CloseEndsAnAcceptOnAPlainListenerWithEbadf)
+// A listener made with socket/bind/listen on a free loopback port, not orca_tcp_listen
+// (never a multishot): its fd, or -1; *a is its address.
+int plain_loopback_listener(int backlog, sockaddr_in *a)
 {
 	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	*a = sockaddr_in{};
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t al = sizeof *a;
+	if (l < 0 || bind(l, (sockaddr *)a, sizeof *a) != 0 || listen(l, backlog) != 0 ||
+	    getsockname(l, (sockaddr *)a, &al) != 0) {
+		if (l >= 0)
+			close(l);
+		return -1;
+	}
+	return l;
+}
+
+// Always the one-shot (or epoll) accept.
+TEST_P(NetClose, CloseEndsAnAcceptOnAPlainListenerWithEbadf)
+{
+	sockaddr_in a;
+	int l = plain_loopback_listener(16, &a);
 	ASSERT_GE(l, 0);
-	sockaddr_in a{};
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ASSERT_EQ(0, bind(l, (sockaddr *)&a, sizeof a));
-	ASSERT_EQ(0, listen(l, 16));
 	expect_close_ends_waits(rt, WaitKind::Accept, l, 3);
 }
 
@@ -1620,15 +1633,9 @@ TEST_P(NetClose, CloseEndsAnAcceptOnAPlainListenerWithEbadf)
 // hangs until the close.
 TEST_P(NetClose, CloseEndsABlockedConnectWithEbadf)
 {
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sockaddr_in a;
+	int l = plain_loopback_listener(1, &a);
 	ASSERT_GE(l, 0);
-	sockaddr_in a{};
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ASSERT_EQ(0, bind(l, (sockaddr *)&a, sizeof a));
-	ASSERT_EQ(0, listen(l, 1));
-	socklen_t al = sizeof a;
-	ASSERT_EQ(0, getsockname(l, (sockaddr *)&a, &al));
 	std::vector<int> fillers;
 	for (int i = 0; i < 8; i++) {
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
