@@ -545,6 +545,26 @@ intptr_t await_flag(void *arg)
 	return orca_await(&f.base);
 }
 
+// From this plain thread: sets the flag and wakes the task awaiting it.
+void raise_flag(PlainWake &pw)
+{
+	std::lock_guard<std::mutex> g(pw.mu);
+	pw.flag = 1;
+	orca_waker_wake_by_ref(&pw.w);
+}
+
+// Once the task awaiting pw is parked, expects the workers to use (almost) no CPU.
+void expect_parked_workers_idle(PlainWake &pw)
+{
+	while (!pw.parked)
+		std::this_thread::yield();
+	std::this_thread::sleep_for(std::chrono::milliseconds(20)); // let workers park
+	double c0 = process_cpu_seconds();
+	std::this_thread::sleep_for(std::chrono::milliseconds(200));
+	double cpu = process_cpu_seconds() - c0;
+	EXPECT_LT(cpu, 0.010) << "parked workers used " << cpu * 1000 << " ms in 200 ms";
+}
+
 TEST_P(Net, WakeFromPlainThreadReachesParkedWorker)
 {
 	// Every worker is parked in its ring wait with a listener open (an accept in
@@ -558,11 +578,7 @@ TEST_P(Net, WakeFromPlainThreadReachesParkedWorker)
 		std::this_thread::yield();
 	std::this_thread::sleep_for(std::chrono::milliseconds(50)); // let workers park
 	int64_t t0 = orca_now();
-	{
-		std::lock_guard<std::mutex> g(pw.mu);
-		pw.flag = 1;
-		orca_waker_wake_by_ref(&pw.w);
-	}
+	raise_flag(pw);
 	EXPECT_EQ(0, orca_join(h, nullptr));
 	EXPECT_LT(orca_now() - t0, ORCA_MSEC(100));
 	stop_server(&s);
@@ -581,19 +597,9 @@ TEST_P(Net, ParkingWithAnyYieldCountWakesAndIdlesAlike)
 		PlainWake pw;
 		orca_task *h;
 		ASSERT_EQ(0, orca_spawn_on(r2, &h, await_flag, &pw));
-		while (!pw.parked)
-			std::this_thread::yield();
-		std::this_thread::sleep_for(std::chrono::milliseconds(20)); // let workers park
-		double c0 = process_cpu_seconds();
-		std::this_thread::sleep_for(std::chrono::milliseconds(200));
-		double cpu = process_cpu_seconds() - c0;
-		EXPECT_LT(cpu, 0.010) << "parked workers used " << cpu * 1000 << " ms in 200 ms";
+		expect_parked_workers_idle(pw);
 		int64_t t0 = orca_now();
-		{
-			std::lock_guard<std::mutex> g(pw.mu);
-			pw.flag = 1;
-			orca_waker_wake_by_ref(&pw.w);
-		}
+		raise_flag(pw);
 		EXPECT_EQ(0, orca_join(h, nullptr));
 		EXPECT_LT(orca_now() - t0, ORCA_MSEC(100));
 		ASSERT_EQ(0, orca_runtime_free(r2));
@@ -1082,18 +1088,8 @@ TEST_P(Net, AHungUpFdWhoseRegistrationIsSwitchedOffCostsNoCpu)
 	PlainWake pw;
 	orca_task *h;
 	ASSERT_EQ(0, orca_spawn_on(rt, &h, hang_up_behind_a_switched_off_registration, &pw));
-	while (!pw.parked)
-		std::this_thread::yield();
-	std::this_thread::sleep_for(std::chrono::milliseconds(20)); // let workers park
-	double c0 = process_cpu_seconds();
-	std::this_thread::sleep_for(std::chrono::milliseconds(200));
-	double cpu = process_cpu_seconds() - c0;
-	EXPECT_LT(cpu, 0.010) << "parked workers used " << cpu * 1000 << " ms in 200 ms";
-	{
-		std::lock_guard<std::mutex> g(pw.mu);
-		pw.flag = 1;
-		orca_waker_wake_by_ref(&pw.w);
-	}
+	expect_parked_workers_idle(pw);
+	raise_flag(pw);
 	intptr_t r = 1;
 	EXPECT_EQ(0, orca_join(h, &r));
 	EXPECT_EQ(0, r);
@@ -1496,6 +1492,31 @@ bool all_ended(const std::vector<Waiter *> &ws, int ms)
 	}
 }
 
+// Spawns a task waiting (kind) on fd (its `entered` says when it is in the call), or
+// returns nullptr if the spawn failed.
+Waiter *spawn_waiter(orca_runtime *rt, orca_task **h, int fd, WaitKind kind = WaitKind::Recv,
+		     const sockaddr_in *to = nullptr)
+{
+	auto *w = new Waiter;
+	w->fd = fd;
+	w->kind = kind;
+	if (to)
+		w->to = *to;
+	if (orca_spawn_on(rt, h, waiter_task, w) != 0) {
+		delete w;
+		return nullptr;
+	}
+	return w;
+}
+
+// Returns once every waiter has entered its call.
+void until_entered(const std::vector<Waiter *> &ws)
+{
+	for (Waiter *w : ws)
+		while (!w->entered)
+			std::this_thread::yield();
+}
+
 // Spawns a waiter of kind on fd for each of n, waits until they are blocked, closes fd
 // from a task, and expects each wait to end with -EBADF within 5 s. Returns the
 // waiters' submitting threads.
@@ -1505,19 +1526,15 @@ std::vector<long> expect_close_ends_waits(orca_runtime *rt, WaitKind kind, int f
 	std::vector<Waiter *> ws;
 	std::vector<orca_task *> hs;
 	for (int i = 0; i < n; i++) {
-		auto *w = new Waiter;
-		w->fd = fd;
-		w->kind = kind;
-		if (to)
-			w->to = *to;
 		orca_task *h;
-		EXPECT_EQ(0, orca_spawn_on(rt, &h, waiter_task, w));
+		Waiter *w = spawn_waiter(rt, &h, fd, kind, to);
+		EXPECT_NE(nullptr, w);
+		if (!w)
+			break;
 		ws.push_back(w);
 		hs.push_back(h);
 	}
-	for (Waiter *w : ws)
-		while (!w->entered)
-			std::this_thread::yield();
+	until_entered(ws);
 	// The waits are submitted right after `entered`; give them time to block.
 	std::this_thread::sleep_for(std::chrono::milliseconds(30));
 	for (Waiter *w : ws)
@@ -1715,17 +1732,13 @@ TEST_P(NetCloseAcrossWorkers, CloseFromAnotherWorkerEndsTheWaitsInItsDriver)
 	std::vector<Waiter *> ws;
 	std::vector<orca_task *> hs;
 	for (int i = 0; i < 8; i++) {
-		auto *w = new Waiter;
-		w->fd = sv[0];
-		w->kind = i % 2 ? WaitKind::PollIn : WaitKind::Recv;
 		orca_task *h;
-		ASSERT_EQ(0, orca_spawn_on(rt, &h, waiter_task, w));
+		Waiter *w = spawn_waiter(rt, &h, sv[0], i % 2 ? WaitKind::PollIn : WaitKind::Recv);
+		ASSERT_NE(nullptr, w);
 		ws.push_back(w);
 		hs.push_back(h);
 	}
-	for (Waiter *w : ws)
-		while (!w->entered)
-			std::this_thread::yield();
+	until_entered(ws);
 	std::this_thread::sleep_for(std::chrono::milliseconds(30));
 	for (Waiter *w : ws)
 		EXPECT_NE(c.tid.load(), w->tid.load()) << "a waiter ran on the spinning worker";
@@ -1787,12 +1800,10 @@ TEST_P(NetClose, AReusedFdNumberIsServedNormallyAfterTheClose)
 	for (int round = 0; round < 3; round++) {
 		int sv[2];
 		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-		auto *w = new Waiter;
-		w->fd = sv[0];
 		orca_task *h;
-		ASSERT_EQ(0, orca_spawn_on(rt, &h, waiter_task, w));
-		while (!w->entered)
-			std::this_thread::yield();
+		Waiter *w = spawn_waiter(rt, &h, sv[0]);
+		ASSERT_NE(nullptr, w);
+		until_entered({w});
 		std::this_thread::sleep_for(std::chrono::milliseconds(20));
 		EXPECT_EQ(0, orca_test::run_task(rt, close_then_reuse, w));
 		bool ended = all_ended({w}, 5000);
@@ -1813,12 +1824,10 @@ TEST_P(NetClose, AnAbortRacingTheCloseGivesEcanceledOrEbadf)
 	for (int round = 0; round < 20; round++) {
 		int sv[2];
 		ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-		auto *w = new Waiter;
-		w->fd = sv[0];
 		orca_task *h, *closer;
-		ASSERT_EQ(0, orca_spawn_on(rt, &h, waiter_task, w));
-		while (!w->entered)
-			std::this_thread::yield();
+		Waiter *w = spawn_waiter(rt, &h, sv[0]);
+		ASSERT_NE(nullptr, w);
+		until_entered({w});
 		std::this_thread::sleep_for(std::chrono::milliseconds(5));
 		ASSERT_EQ(0, orca_spawn_on(rt, &closer, orca_test::close_in_task,
 					   (void *)(intptr_t)sv[0]));
